@@ -9,11 +9,11 @@ from typing import Callable
 import torch
 from torch import nn
 from fastcore.basics import patch, store_attr
-from .ops import (Int4Weight, CSRMatrix, MODES, check_csr, csr_linear, csr_to_dense, decompose,
+from .ops import (Int4Weight, CSRMatrix, MODES, check_csr, check_group_size, csr_linear, csr_to_dense, decompose,
                              dequantize_int4, index_dtype, int4_linear, storage_bits)
 
 # %% auto #0
-__all__ = ['Backend', 'OrthoLinear', 'register_backend', 'ortho_linear_reference']
+__all__ = ['Backend', 'OrthoLinear', 'check_alpha', 'register_backend', 'ortho_linear_reference']
 
 # %% ../nbs/01_layers.ipynb #e513e9c0
 class OrthoLinear(nn.Module):
@@ -29,8 +29,7 @@ class OrthoLinear(nn.Module):
         super().__init__()
         for n, v in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2 or group_size % 2:
-            raise ValueError(f"group_size must be a positive even int, got {group_size!r}")
+        check_group_size(group_size)
         store_attr("in_features,out_features,group_size")
         dtype = dtype or torch.get_default_dtype()
         G = math.ceil(in_features / group_size)
@@ -45,10 +44,13 @@ class OrthoLinear(nn.Module):
 # %% ../nbs/01_layers.ipynb #1fe94618
 def _get_alpha(self: OrthoLinear) -> float: return self._alpha
 
-def _set_alpha(self: OrthoLinear, value):
+def check_alpha(value) -> float:
+    "`value` as a float, or a clear error unless it is a real number in [0, 1]."
     if isinstance(value, bool) or not isinstance(value, numbers.Real): raise TypeError(f"alpha must be a real number in [0, 1], got {type(value).__name__}")
     if not 0 <= value <= 1: raise ValueError(f"alpha must be in [0, 1], got {value}")
-    self._alpha = float(value)
+    return float(value)
+
+def _set_alpha(self: OrthoLinear, value): self._alpha = check_alpha(value)
 
 OrthoLinear.alpha = property(_get_alpha, _set_alpha, doc="Weight of the Ortho stream: 0 is the Base stream alone, 1 the full layer.")
 
@@ -128,7 +130,7 @@ def forward(self: OrthoLinear, x: torch.Tensor) -> torch.Tensor:
 @patch
 def effective_weight(self: OrthoLinear, alpha: float|None=None) -> torch.Tensor:
     "The dense `Wb + alpha * Wo` this layer computes with (for inspection and tests; default: the layer's alpha)."
-    a = self.alpha if alpha is None else alpha
+    a = self.alpha if alpha is None else check_alpha(alpha)
     wb = dequantize_int4(self.base)
     return wb if a == 0 else wb + a * csr_to_dense(self.ortho)
 
@@ -138,7 +140,7 @@ def extra_repr(self: OrthoLinear) -> str:
             f"group_size={self.group_size}, nnz={self.nnz} ({self.nnz / (self.in_features * self.out_features):.2%}), "
             f"alpha={self.alpha:g}, bits/param={self.bits_per_param:.3f}")
 
-# %% ../nbs/01_layers.ipynb #49246db1
+# %% ../nbs/01_layers.ipynb #179e4fe8
 @patch
 def _load_from_state_dict(self: OrthoLinear, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
     crow, col, val = (state_dict.get(prefix + k) for k in ("ortho_crow", "ortho_col", "ortho_val"))

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MODES', 'check_weight', 'Int4Weight', 'quantize_int4', 'unpack_int4', 'dequantize_int4', 'impact_scores',
-           'select_topk', 'CSRMatrix', 'index_dtype', 'csr_from_flat', 'csr_to_dense', 'check_csr', 'decompose',
-           'storage_bits', 'int4_linear', 'csr_linear', 'relative_error']
+__all__ = ['MODES', 'check_weight', 'Int4Weight', 'check_group_size', 'quantize_int4', 'unpack_int4', 'dequantize_int4',
+           'impact_scores', 'select_topk', 'CSRMatrix', 'index_dtype', 'csr_from_flat', 'csr_to_dense', 'check_csr',
+           'decompose', 'storage_bits', 'int4_linear', 'csr_linear', 'relative_error']
 
 # %% ../nbs/00_ops.ipynb #24aa374a
 def check_weight(w: torch.Tensor, # the weight to check, expected `[out_features, in_features]`
@@ -42,7 +42,7 @@ class Int4Weight:
     def nbytes(self): return self.packed.numel() * self.packed.element_size() + self.scales.numel() * self.scales.element_size()
 
 # %% ../nbs/00_ops.ipynb #161e69a9
-def _check_group_size(group_size):
+def check_group_size(group_size):
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2 or group_size % 2:
         raise ValueError(f"group_size must be a positive even int, got {group_size!r}")
 
@@ -61,7 +61,7 @@ def quantize_int4(w: torch.Tensor, # `[out_features, in_features]`, float16/bflo
                   group_size: int=128, # input columns that share one scale (positive, even)
                  ) -> Int4Weight:
     "Symmetric group-wise INT4 along the input dimension, bit-packed two values per byte."
-    check_weight(w); _check_group_size(group_size)
+    check_weight(w); check_group_size(group_size)
     g = _grouped(w, group_size)                                    # [out, G, gs] float32 (float64 for float64 w)
     scales = (g.abs().amax(-1) / 7).to(w.dtype)                    # [out, G] rounded to the weight's dtype
     s = scales.to(g.dtype)[..., None]
@@ -181,7 +181,7 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               group_size: int=128, # INT4 group size of the Base stream
              ) -> tuple[Int4Weight, CSRMatrix]:
     "Split `w` into a packed INT4 Base stream and a CSR Ortho stream of exactly `round(sparsity * w.numel())` entries."
-    check_weight(w); _check_sparsity(sparsity); _check_mode(mode); _check_group_size(group_size)
+    check_weight(w); _check_sparsity(sparsity); _check_mode(mode); check_group_size(group_size)
     k = round(sparsity * w.numel())
     if mode == "residual":
         base = quantize_int4(w, group_size)
@@ -212,6 +212,8 @@ def int4_linear(x: torch.Tensor, # `[..., in_features]`, in the Base's dtype
     out, inn = base.shape
     if x.shape[-1] != inn: raise ValueError(f"x must have {inn} features in its last dimension, got shape {list(x.shape)}")
     if x.dtype != base.scales.dtype: raise TypeError(f"x has dtype {x.dtype} but the layer computes in {base.scales.dtype}; cast one of them")
+    if torch.is_grad_enabled() and x.requires_grad:                # training through the layer: autograd needs the whole weight
+        return F.linear(x, dequantize_int4(base), bias)            # (it saves it for the backward pass anyway)
     gs, G = base.group_size, base.n_groups
     x2 = F.pad(x.reshape(-1, inn), (0, G * gs - inn))              # [N, G*gs]; padded columns quantize to 0
     y = torch.empty(x2.shape[0], out, dtype=x.dtype, device=x.device)
@@ -240,7 +242,7 @@ def csr_linear(x: torch.Tensor, # `[..., in_features]`
         wo = torch.sparse_csr_tensor(ortho.crow, ortho.col.to(torch.int32), ortho.val.to(dt), size=ortho.shape)
     return (wo @ x2.to(dt).T).T.to(x.dtype).reshape(*x.shape[:-1], out)
 
-# %% ../nbs/00_ops.ipynb #ca1c229a
+# %% ../nbs/00_ops.ipynb #70429b07
 def relative_error(a: torch.Tensor, # the approximation
                    b: torch.Tensor, # the reference
                   ) -> float:
