@@ -9,33 +9,18 @@ import pandas as pd
 import torch
 from torch import nn
 from .ops import MODES, relative_error
-from .layers import OrthoLinear
+from .engine import convert, ortho_layers
+from .training import byte_llama
 
 # %% auto #0
-__all__ = ['small_llama', 'demo_table', 'main']
+__all__ = ['demo_table', 'main']
 
 # %% ../nbs/90_cli.ipynb #73f4ef64
-def small_llama(hidden: int=256, # model width
-                layers: int=4, # decoder blocks
-                seed: int=0, # seeds the model's own weight initializer
-               ):
-    "A small byte-level `LlamaForCausalLM` with random weights, built from a config."
-    from transformers import LlamaConfig, LlamaForCausalLM
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=256, hidden_size=hidden, intermediate_size=hidden * 8 // 3 // 64 * 64, num_hidden_layers=layers,
-                      num_attention_heads=max(hidden // 64, 1), num_key_value_heads=max(hidden // 128, 1), max_position_embeddings=512)
-    return LlamaForCausalLM(cfg).eval()
-
-def _swap_linears(model: nn.Module, skip=("lm_head",), **kwargs) -> dict[str, tuple[nn.Linear, OrthoLinear]]:
-    "Replace every `nn.Linear` not named in `skip` by `OrthoLinear.from_linear(linear, **kwargs)`; returns {name: (old, new)}."
-    swapped = {}
-    for name, mod in list(model.named_modules()):
-        if isinstance(mod, nn.Linear) and name.split(".")[-1] not in skip:
-            parent, _, child = name.rpartition(".")
-            new = OrthoLinear.from_linear(mod, **kwargs)
-            setattr(model.get_submodule(parent), child, new)
-            swapped[name] = (mod, new)
-    return swapped
+def _converted_copy(model, **kwargs):
+    "A converted deep copy of `model` and its OrthoLinear layers paired with the dense layers they replace."
+    import copy
+    conv = convert(copy.deepcopy(model), progress=False, **kwargs)
+    return conv, {n: (model.get_submodule(n), l) for n, l in ortho_layers(conv).items()}
 
 # %% ../nbs/90_cli.ipynb #e9d3ac4b
 def _seconds(fn):
@@ -54,15 +39,13 @@ def demo_table(sparsity: float=0.01, # fraction of each layer's entries in the O
                seed: int=0,
               ) -> pd.DataFrame:
     "Convert a small Llama in each mode and measure storage, weight and logit errors, and forward time against the original."
-    import copy
-    model = small_llama(hidden, layers, seed)
+    model = byte_llama(hidden, layers, seed=seed).eval()
     tokens = torch.randint(0, 256, (batch, seq), generator=torch.Generator().manual_seed(seed + 1))
     rows = []
     with torch.inference_mode():
         ref = model(tokens).logits
         for mode in MODES:
-            conv = copy.deepcopy(model)
-            swapped = _swap_linears(conv, sparsity=sparsity, mode=mode)
+            conv, swapped = _converted_copy(model, sparsity=sparsity, mode=mode)
             w = _concat(old.weight for old, _ in swapped.values())
             nbits = sum(new.bits_per_param * new.in_features * new.out_features for _, new in swapped.values())
             row = dict(mode=mode, sparsity=sparsity, layers_converted=len(swapped), bits_per_param=nbits / w.numel())

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['MODES', 'check_weight', 'Int4Weight', 'check_group_size', 'quantize_int4', 'unpack_int4', 'dequantize_int4',
            'impact_scores', 'select_topk', 'CSRMatrix', 'index_dtype', 'csr_from_flat', 'csr_to_dense', 'check_csr',
-           'decompose', 'storage_bits', 'int4_linear', 'csr_linear', 'relative_error']
+           'check_sparsity', 'check_mode', 'decompose', 'storage_bits', 'int4_linear', 'csr_linear', 'relative_error']
 
 # %% ../nbs/00_ops.ipynb #24aa374a
 def check_weight(w: torch.Tensor, # the weight to check, expected `[out_features, in_features]`
@@ -166,11 +166,11 @@ def check_csr(m: CSRMatrix, name: str="ortho"):
 # %% ../nbs/00_ops.ipynb #93db41c0
 MODES = ("residual", "outlier")
 
-def _check_sparsity(sparsity):
+def check_sparsity(sparsity):
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1 or math.isnan(sparsity):
         raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
 
-def _check_mode(mode):
+def check_mode(mode):
     if mode not in MODES: raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 # %% ../nbs/00_ops.ipynb #43e66447
@@ -181,7 +181,7 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               group_size: int=128, # INT4 group size of the Base stream
              ) -> tuple[Int4Weight, CSRMatrix]:
     "Split `w` into a packed INT4 Base stream and a CSR Ortho stream of exactly `round(sparsity * w.numel())` entries."
-    check_weight(w); _check_sparsity(sparsity); _check_mode(mode); check_group_size(group_size)
+    check_weight(w); check_sparsity(sparsity); check_mode(mode); check_group_size(group_size)
     k = round(sparsity * w.numel())
     if mode == "residual":
         base = quantize_int4(w, group_size)
