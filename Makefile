@@ -34,8 +34,9 @@ check-export: $(STAMP)
 	  echo "nbdev_export changed libortho_nb/: export the notebooks and commit notebook and package together" >&2; exit 1; fi; \
 	echo "nbdev_export leaves libortho_nb/ unchanged"
 
+# Two notebooks run at once on 2 cores: one torch thread each (2 threads each oversubscribe the cores and run many times slower).
 nbtest: $(STAMP)
-	$(BIN)/nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest tests -q

@@ -14,8 +14,8 @@ from transformers import PreTrainedModel
 from transformers.pytorch_utils import Conv1D
 
 # %% auto #0
-__all__ = ['CURVATURES', 'matches', 'linear_layers', 'linear_weight', 'calibration_batches', 'lm_loss', 'activation_curvature',
-           'fisher_curvature', 'calibrate']
+__all__ = ['CURVATURES', 'matches', 'check_patterns', 'linear_layers', 'linear_weight', 'calibration_batches', 'lm_loss',
+           'activation_curvature', 'fisher_curvature', 'calibrate']
 
 # %% ../nbs/02_calibration.ipynb #703d5dc5
 def matches(name: str, # a module's full dotted name, e.g. "model.layers.0.self_attn.q_proj"
@@ -24,7 +24,7 @@ def matches(name: str, # a module's full dotted name, e.g. "model.layers.0.self_
     "Whether `name` is one of `patterns`, ends with `.pattern`, or matches it as an fnmatch pattern."
     return any(name == p or name.endswith("." + p) or fnmatch(name, p) for p in patterns)
 
-def _check_patterns(skip, arg="skip"):
+def check_patterns(skip, arg="skip"):
     if isinstance(skip, str) or not isinstance(skip, Iterable) or not all(isinstance(p, str) for p in skip):
         raise TypeError(f"{arg} must be a tuple or list of module-name patterns such as ('lm_head',), got {skip!r}")
     return tuple(skip)
@@ -33,7 +33,7 @@ def linear_layers(model: nn.Module, # any torch model
                   skip: Iterable[str]=(), # layers to leave out (see `matches`)
                  ) -> dict[str, nn.Module]:
     "The `nn.Linear` and transformers `Conv1D` layers of `model` by name, in module order, minus those matching `skip`."
-    skip = _check_patterns(skip)
+    skip = check_patterns(skip)
     return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Linear, Conv1D)) and not matches(n, skip)}
 
 def linear_weight(layer: nn.Module) -> torch.Tensor:

@@ -19,12 +19,12 @@ from transformers.utils.quantization_config import QuantizationConfigMixin
 from safetensors import safe_open, SafetensorError
 from .ops import MODES, CSRMatrix, check_csr, check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
-from .calibration import calibrate, linear_layers, matches, _check_patterns
+from .calibration import calibrate, linear_layers, matches, check_patterns
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'METHODS', 'LIBORTHO_CONFIG', 'ortho_layers', 'convert', 'LibOrthoConfig', 'tensors_digest',
-           'check_ortho_checkpoint', 'LibOrthoHfQuantizer', 'set_alpha', 'alpha', 'compress', 'save_ortho',
-           'load_ortho']
+__all__ = ['FORMAT_VERSION', 'METHODS', 'LIBORTHO_CONFIG', 'ortho_layers', 'convert', 'LibOrthoConfig', 'layer_keys',
+           'tensors_digest', 'check_ortho_checkpoint', 'LibOrthoHfQuantizer', 'set_alpha', 'alpha', 'compress',
+           'save_ortho', 'load_ortho']
 
 # %% ../nbs/03_engine.ipynb #f3cedded
 FORMAT_VERSION = 1
@@ -80,7 +80,7 @@ def convert(model: nn.Module, # the model, converted in place
     if include_embeddings: raise ValueError("include_embeddings=True is not supported: OrthoLinear replaces linear layers; nn.Embedding tables stay dense")
     check_sparsity(sparsity); check_mode(mode); check_group_size(group_size)
     if ortho_layers(model): raise ValueError("model already has OrthoLinear layers; convert a fresh copy of the dense model")
-    todo = linear_layers(model, _check_patterns(skip))
+    todo = linear_layers(model, check_patterns(skip))
     if not todo: raise ValueError("model has no nn.Linear or Conv1D layers to convert (all skipped?)")
     tied = [n for n, m in todo.items() if _tied(model, m)]
     if tied: raise ValueError(f"{tied} share their weight with another module (tied embeddings); converting would untie them: add them to skip")
@@ -132,7 +132,7 @@ class LibOrthoConfig(QuantizationConfigMixin):
         if extra: raise ValueError(f"checksums name layers that are not in layers: {sorted(extra)[:5]}")
 
 # %% ../nbs/03_engine.ipynb #fa3796f2
-def _layer_keys(layer: OrthoLinear) -> tuple[str, ...]:
+def layer_keys(layer: OrthoLinear) -> tuple[str, ...]:
     return _BUFFERS + (("bias",) if layer.bias is not None else ())
 
 def tensors_digest(tensors: Iterable[torch.Tensor]) -> str:
@@ -149,7 +149,7 @@ def _refresh(model: PreTrainedModel) -> LibOrthoConfig:
     odd = [n for n, l in layers.items() if l.group_size != cfg.group_size]
     if odd: raise ValueError(f"layers {odd[:3]} have a group size other than the config's {cfg.group_size}")
     cfg.layers = {n: l.nnz for n, l in layers.items()}
-    cfg.checksums = {n: tensors_digest(getattr(l, k) for k in _layer_keys(l)) for n, l in layers.items()}
+    cfg.checksums = {n: tensors_digest(getattr(l, k) for k in layer_keys(l)) for n, l in layers.items()}
     return cfg
 
 # %% ../nbs/03_engine.ipynb #95d898fd
@@ -192,7 +192,7 @@ def check_ortho_checkpoint(files: list[str], # the checkpoint's safetensors file
         if name not in cfg.layers: continue
         if f"{name}.weight" in where: raise ValueError(f"{name}: the checkpoint holds a dense {name}.weight, but the libortho config says the layer is converted")
         tensors = {}
-        for k in _layer_keys(layer):
+        for k in layer_keys(layer):
             key, want = f"{name}.{k}", getattr(layer, k)
             if key not in where: raise ValueError(f"{name}: {key} is missing from the checkpoint")
             shape = tuple(where[key].get_slice(key).get_shape())
@@ -204,7 +204,7 @@ def check_ortho_checkpoint(files: list[str], # the checkpoint's safetensors file
             tensors[k] = t
         check_csr(CSRMatrix(tensors["ortho_crow"], tensors["ortho_col"], tensors["ortho_val"], (layer.out_features, layer.in_features)), name=name)
         want_sum = cfg.checksums.get(name)
-        if want_sum is not None and tensors_digest(tensors[k] for k in _layer_keys(layer)) != want_sum:
+        if want_sum is not None and tensors_digest(tensors[k] for k in layer_keys(layer)) != want_sum:
             raise ValueError(f"{name}: checksum mismatch: the checkpoint's bytes for this layer differ from what was saved (corrupted file)")
 
 # %% ../nbs/03_engine.ipynb #6867ae7c
@@ -220,7 +220,7 @@ class LibOrthoHfQuantizer(HfQuantizer):
 
     def _process_model_after_weight_loading(self, model, **kwargs):
         for name, layer in ortho_layers(model).items():
-            left = [k for k in _layer_keys(layer) if getattr(layer, k).is_meta]
+            left = [k for k in layer_keys(layer) if getattr(layer, k).is_meta]
             if left: raise ValueError(f"{name}: {left} were not loaded from the checkpoint")
             check_csr(layer.ortho, name=name)
         return model

@@ -125,8 +125,9 @@ def train_lm(model: nn.Module, # a causal LM over bytes, e.g. from `byte_llama`
             ) -> pd.DataFrame:
     "Train `model` in place; returns the history (step, lr, train loss, held-out bits/byte)."
     cfg = cfg or TrainConfig()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    rest = [p for n, p in model.named_parameters() if p.ndim < 2]
+    trainable = [p for p in model.parameters() if p.requires_grad]                  # frozen weights (LoRA's base) stay out
+    if not trainable: raise ValueError("model has no parameters that require grad: nothing to train")
+    decay, rest = [p for p in trainable if p.ndim >= 2], [p for p in trainable if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
                             lr=cfg.lr, betas=(0.9, 0.95))
     folder = Path(folder) if folder is not None else None
@@ -142,7 +143,7 @@ def train_lm(model: nn.Module, # a causal LM over bytes, e.g. from `byte_llama`
         logits = model(input_ids=batch[:, :-1]).logits                                      # [B, L, 256]
         loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
         opt.zero_grad(set_to_none=True); loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
         opt.step()
         row = {"step": step + 1, "lr": cfg.lr_at(step), "train_bpb": loss.item() / math.log(2)}
         last = step + 1 == cfg.steps
