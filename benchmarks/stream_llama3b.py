@@ -9,7 +9,7 @@ Each step runs in its own child process, so that its peak resident memory (`ru_m
 2. `compress_checkpoint` it at 1% sparsity with activation calibration on 8 random sequences of 256 tokens.
 The checkpoints are deleted afterwards. Times on this shared 2-core machine are noisy: compare the two sizes side by side.
 """
-import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
 SHAPES = dict(hidden_size=3072, intermediate_size=8192, num_attention_heads=24, num_key_value_heads=8, head_dim=128,
               vocab_size=128256, tie_word_embeddings=True, rms_norm_eps=1e-5, rope_theta=500000.0,

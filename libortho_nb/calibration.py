@@ -15,7 +15,7 @@ from transformers.pytorch_utils import Conv1D
 
 # %% auto #0
 __all__ = ['CURVATURES', 'matches', 'check_patterns', 'linear_layers', 'linear_weight', 'calibration_batches', 'lm_loss',
-           'activation_curvature', 'fisher_curvature', 'calibrate']
+           'SecondMoments', 'activation_curvature', 'fisher_curvature', 'calibrate']
 
 # %% ../nbs/02_calibration.ipynb #703d5dc5
 def matches(name: str, # a module's full dotted name, e.g. "model.layers.0.self_attn.q_proj"
@@ -119,6 +119,38 @@ def _unfed(counts):
     cold = [n for n, c in counts.items() if c == 0]
     if cold: raise ValueError(f"{len(cold)} layers received no calibration tokens (not on the forward path?): {cold[:5]}; add them to skip")
 
+# %% ../nbs/02_calibration.ipynb #5ec0dd11
+class SecondMoments:
+    "Running `mean(x_j^2)` of the inputs entering each of `layers`, gathered by forward pre-hooks while used as a context manager."
+    def __init__(self, layers: dict[str, nn.Module]): # {name: nn.Linear or Conv1D}
+        self.layers, self.handles = layers, []
+        self.mask = None                                                      # bool [tokens] of the current batch, or None: every row counts
+        self.sums = {n: torch.zeros(linear_weight(m).shape[1], dtype=torch.float64, device=linear_weight(m).device) for n, m in layers.items()}
+        self.counts = dict.fromkeys(layers, 0)
+
+    def _hook(self, name):
+        def fn(mod, args):
+            x2 = args[0].detach().reshape(-1, args[0].shape[-1]).to(torch.float64)   # [N, in]
+            if self.mask is not None:
+                if self.mask.numel() != x2.shape[0]: raise ValueError(f"{name} received {x2.shape[0]} token rows but the batch has {self.mask.numel()} tokens, so its attention mask cannot be applied; add it to skip or calibrate without padding")
+                x2 = x2[self.mask]
+            self.sums[name] += x2.square().sum(0)
+            self.counts[name] += x2.shape[0]
+        return fn
+
+    def __enter__(self):
+        self.handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in self.layers.items()]
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles: h.remove()
+        self.handles = []
+
+    def result(self) -> dict[str, torch.Tensor]:
+        "`{name: H [in_features]}` in float32; an error if some layer saw no token."
+        _unfed(self.counts)
+        return {n: (self.sums[n] / self.counts[n]).float() for n in self.layers}
+
 # %% ../nbs/02_calibration.ipynb #6f3987fa
 @torch.no_grad()
 def activation_curvature(model: nn.Module, # a causal LM (transformers) or any module mapping ids to logits
@@ -132,31 +164,15 @@ def activation_curvature(model: nn.Module, # a causal LM (transformers) or any m
     layers = _check_model(model, skip)
     batches, total = calibration_batches(calib, tokenizer, max_length)
     dev = _device(model)
-    sums = {n: torch.zeros(linear_weight(m).shape[1], dtype=torch.float64, device=dev) for n, m in layers.items()}
-    counts = dict.fromkeys(layers, 0)
-    state = {}
-    def hook(name):
-        def fn(mod, args):
-            x = args[0].detach()
-            x2 = x.reshape(-1, x.shape[-1]).to(torch.float64)          # [N, in]
-            m = state["mask"]
-            if m is not None:
-                if m.numel() != x2.shape[0]: raise ValueError(f"{name} received {x2.shape[0]} token rows but the batch has {m.numel()} tokens, so its attention mask cannot be applied; add it to skip or calibrate without padding")
-                x2 = x2[m]
-            sums[name] += x2.square().sum(0)
-            counts[name] += x2.shape[0]
-        return fn
-    handles = [m.register_forward_pre_hook(hook(n)) for n, m in layers.items()]
+    moments = SecondMoments(layers)
     was_training = model.training; model.eval()
     try:
-        for ids, mask in (progress_bar(batches, total=total, leave=False) if progress else batches):
-            state["mask"] = None if mask is None else mask.reshape(-1).to(dev)
-            _logits(model, ids.to(dev), None if mask is None else mask.to(dev))
-    finally:
-        for h in handles: h.remove()
-        model.train(was_training)
-    _unfed(counts)
-    return {n: (sums[n] / counts[n]).float() for n in layers}
+        with moments:
+            for ids, mask in (progress_bar(batches, total=total, leave=False) if progress else batches):
+                moments.mask = None if mask is None else mask.reshape(-1).to(dev)
+                _logits(model, ids.to(dev), None if mask is None else mask.to(dev))
+    finally: model.train(was_training)
+    return moments.result()
 
 # %% ../nbs/02_calibration.ipynb #befa3d7f
 def fisher_curvature(model: nn.Module, # a causal LM (transformers) or any module mapping ids to logits

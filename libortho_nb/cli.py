@@ -4,10 +4,9 @@
 
 # %% ../nbs/90_cli.ipynb #db565290
 from __future__ import annotations
-import argparse, sys, time
+import argparse, time
 import pandas as pd
 import torch
-from torch import nn
 from .ops import MODES, relative_error
 from .engine import convert, ortho_layers
 from .training import byte_llama

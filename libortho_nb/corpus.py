@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_corpus.ipynb #9ccb3cd8
 from __future__ import annotations
-import ast, functools, hashlib, os, sys, sysconfig
+import ast, functools, hashlib, os, sysconfig
 from pathlib import Path
 from typing import Iterable
 import torch

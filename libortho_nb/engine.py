@@ -17,7 +17,7 @@ from transformers.quantizers import HfQuantizer, register_quantizer, register_qu
 from transformers.quantizers import auto as hf_quant_auto
 from transformers.utils.quantization_config import QuantizationConfigMixin
 from safetensors import safe_open, SafetensorError
-from .ops import MODES, CSRMatrix, check_csr, check_group_size, check_mode, check_sparsity
+from .ops import CSRMatrix, check_csr, check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
 from .calibration import calibrate, linear_layers, matches, check_patterns
 

@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 from torch import nn
 from fastcore.basics import patch, store_attr
-from .ops import (Int4Weight, CSRMatrix, MODES, check_csr, check_group_size, csr_linear, csr_to_dense, decompose,
+from .ops import (Int4Weight, CSRMatrix, check_csr, check_group_size, csr_linear, csr_to_dense, decompose,
                              dequantize_int4, index_dtype, int4_linear, storage_bits)
 
 # %% auto #0

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from torch import nn
 from fastprogress.fastprogress import progress_bar
-from .okr import WatermarkKey, apply_okr, remove_okr, okr_stats, reset_okr_stats, find_routers
+from .okr import WatermarkKey, apply_okr, remove_okr, okr_stats, find_routers
 from .training import bits_per_byte
 
 # %% auto #0

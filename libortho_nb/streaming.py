@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from fastcore.basics import patch
 from .ops import check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear
-from .calibration import calibration_batches, linear_layers, check_patterns
+from .calibration import SecondMoments, calibration_batches, linear_layers, check_patterns
 from .engine import LIBORTHO_CONFIG, LibOrthoConfig, tensors_digest, layer_keys
 
 # %% auto #0
@@ -209,26 +209,14 @@ def _load_block(model, ckpt, i, device):
 @torch.no_grad()
 def _run_block(block, inputs, names=()):
     "Run `inputs` through `block`; returns `(outputs, {name: H [in] float32})` with `H` for the layers `names` (relative names)."
-    sums, counts, handles, state = {}, {}, [], {}
-    for n in names:
-        lin = block.get_submodule(n)
-        sums[n], counts[n] = torch.zeros(lin.in_features, dtype=torch.float64, device=lin.weight.device), 0
-        def hook(mod, args, n=n):
-            x2 = args[0].detach().reshape(-1, args[0].shape[-1]).to(torch.float64)   # [N, in]
-            if state["mask"] is not None: x2 = x2[state["mask"]]
-            sums[n] += x2.square().sum(0); counts[n] += x2.shape[0]
-        handles.append(lin.register_forward_pre_hook(hook))
+    moments = SecondMoments({n: block.get_submodule(n) for n in names})
     outs = []
-    try:
+    with moments:
         for hs, mask, (args, kwargs) in inputs:
-            state["mask"] = mask
+            moments.mask = mask
             y = block(hs, *args, **kwargs)
             outs.append(y[0] if isinstance(y, tuple) else y)
-    finally:
-        for h in handles: h.remove()
-    cold = [n for n, c in counts.items() if c == 0]
-    if cold: raise ValueError(f"{cold[:3]} received no calibration tokens")
-    return outs, {n: (sums[n] / counts[n]).float() for n in names}
+    return outs, moments.result()
 
 # %% ../nbs/03a_streaming.ipynb #16cf7041
 @torch.no_grad()

@@ -4,8 +4,8 @@
 
 # %% ../nbs/05_training.ipynb #c0d86bd3
 from __future__ import annotations
-import json, math, os
-from dataclasses import dataclass, asdict, field
+import math, os
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import pandas as pd
 import torch

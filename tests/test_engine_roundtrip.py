@@ -3,7 +3,7 @@ import json, os, shutil, subprocess, sys
 import pytest, torch
 from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM, GPT2Config, GPT2LMHeadModel
-from libortho_nb.engine import alpha, compress, ortho_layers, save_ortho
+from libortho_nb.engine import alpha, compress, save_ortho
 
 IDS = torch.randint(0, 128, (2, 12), generator=torch.Generator().manual_seed(1))
 CALIB = [torch.randint(0, 128, (2, 16), generator=torch.Generator().manual_seed(2))]
