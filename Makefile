@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test check-export nbtest pytest bench docs-check clean
+.PHONY: install demo test check-export nbtest pytest browser bench docs-check clean
 
 $(STAMP): constraints.txt settings.ini setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,17 @@ check-export: $(STAMP)
 nbtest: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 
-pytest: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+# tests/test_explorers_voila.py drives a real browser: Debian's chromium and chromium-driver, installed here when missing
+# (as root, or with sudo). Elsewhere pass the paths: make test CHROMIUM=/usr/bin/google-chrome CHROMEDRIVER=/path/to/chromedriver
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+
+browser:
+	if [ -x "$(CHROMIUM)" ] && [ -x "$(CHROMEDRIVER)" ]; then echo "browser for the Voila test: $(CHROMIUM), $(CHROMEDRIVER)"; \
+	else sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium chromium-driver; fi
+
+pytest: $(STAMP) browser
+	LIBORTHO_CHROMIUM=$(CHROMIUM) LIBORTHO_CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/python -m pytest tests -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ortholinear.py

@@ -43,11 +43,12 @@ def linear_weight(layer: nn.Module) -> torch.Tensor:
     raise TypeError(f"expected an nn.Linear or transformers Conv1D, got {type(layer).__name__}")
 
 # %% ../nbs/02_calibration.ipynb #aa86ff5c
-def _as_batch(item, i):
-    "One calibration item as `(input_ids [B, T] long, attention_mask [B, T] | None)`."
+def _as_batch(item, i, with_labels=False):
+    "One calibration item as `(input_ids [B, T] long, attention_mask [B, T] | None)`, plus `labels [B, T] | None` if `with_labels`."
+    labels = None
     if hasattr(item, "keys"):                                       # dict, or a tokenizer's BatchEncoding
         if "input_ids" not in item: raise ValueError(f"calibration batch {i} is a dict without 'input_ids' (keys: {list(item.keys())})")
-        ids, mask = item["input_ids"], item.get("attention_mask")
+        ids, mask, labels = item["input_ids"], item.get("attention_mask"), item.get("labels")
     elif isinstance(item, (list, tuple)) and len(item) == 1 and isinstance(item[0], torch.Tensor): ids, mask = item[0], None  # TensorDataset row
     elif isinstance(item, torch.Tensor): ids, mask = item, None
     else: raise TypeError(f"calibration batch {i} must be a tensor of token ids or a dict with 'input_ids', got {type(item).__name__}")
@@ -60,14 +61,20 @@ def _as_batch(item, i):
         if mask.shape != ids.shape: raise ValueError(f"calibration batch {i}: attention_mask {list(mask.shape)} must have the shape of input_ids {list(ids.shape)}")
         mask = mask.bool()
     if ids.numel() == 0 or (mask is not None and not mask.any()): raise ValueError(f"calibration batch {i} has no tokens")
-    return ids.long(), mask
+    if labels is not None:
+        labels = torch.as_tensor(labels)
+        if labels.ndim == 1: labels = labels[None]
+        if labels.shape != ids.shape or labels.is_floating_point(): raise ValueError(f"calibration batch {i}: labels must be integer ids shaped like input_ids {list(ids.shape)} (-100 where not scored)")
+        labels = labels.long()
+    return (ids.long(), mask, labels) if with_labels else (ids.long(), mask)
 
 # %% ../nbs/02_calibration.ipynb #7610c943
 def calibration_batches(calib, # token tensors, a DataLoader / iterable of batches, or a list of strings
                         tokenizer=None, # turns strings into `input_ids` (a transformers tokenizer); needed for text only
                         max_length: int|None=None, # truncate each text to this many tokens
+                        with_labels: bool=False, # also yield each batch's `labels` (None unless the item is a dict with "labels")
                        ) -> tuple[Iterator, int|None]:
-    "An iterator of `(input_ids, attention_mask)` batches over `calib`, and its length when known."
+    "An iterator of `(input_ids, attention_mask)` batches (plus `labels` if `with_labels`) over `calib`, and its length when known."
     if isinstance(calib, (str, bytes)): raise TypeError("calibration text must be a list of strings, not a single string")
     if isinstance(calib, torch.Tensor): calib = [calib]
     if not isinstance(calib, Iterable): raise TypeError(f"calibration data must be token tensors, a DataLoader or a list of strings, got {type(calib).__name__}")
@@ -81,7 +88,7 @@ def calibration_batches(calib, # token tensors, a DataLoader / iterable of batch
         n = 0
         for i, item in enumerate(calib):
             if is_text: item = tokenizer(item, return_tensors="pt", truncation=max_length is not None, max_length=max_length)
-            yield _as_batch(item, i); n += 1
+            yield _as_batch(item, i, with_labels); n += 1
         if n == 0: raise ValueError("calibration data is empty: the iterable yielded no batches")
     return gen(), total
 
@@ -101,12 +108,15 @@ def _logits(model, ids, mask):
 def lm_loss(logits: torch.Tensor, # `[B, T, V]` next-token logits
             ids: torch.Tensor, # `[B, T]` the input token ids
             mask: torch.Tensor|None=None, # `[B, T]` attention mask, 0 at padding
+            labels: torch.Tensor|None=None, # `[B, T]` targets as transformers takes them (-100: not scored); None: `ids`
            ) -> torch.Tensor:
-    "Mean next-token cross-entropy over positions where both the input and the target token are real (float32)."
+    "Mean next-token cross-entropy over positions where both the input and the target token are real and scored (float32)."
     if logits.ndim != 3 or logits.shape[:2] != ids.shape: raise ValueError(f"logits must be [B, T, V] matching input_ids {list(ids.shape)}, got {list(logits.shape)}")
+    target = (ids if labels is None else labels)[:, 1:]
     valid = torch.ones_like(ids[:, 1:], dtype=torch.bool) if mask is None else mask[:, 1:] & mask[:, :-1]
-    if not valid.any(): raise ValueError("a calibration sequence needs at least 2 real tokens to have a next-token loss")
-    return F.cross_entropy(logits[:, :-1][valid].float(), ids[:, 1:][valid])
+    if labels is not None: valid = valid & (target != -100)
+    if not valid.any(): raise ValueError("a calibration sequence needs at least 2 real tokens (and a scored label) to have a next-token loss")
+    return F.cross_entropy(logits[:, :-1][valid].float(), target[valid])
 
 # %% ../nbs/02_calibration.ipynb #d0599845
 def _check_model(model, skip):
@@ -182,9 +192,9 @@ def fisher_curvature(model: nn.Module, # a causal LM (transformers) or any modul
                      max_length: int|None=None, # truncate each text to this many tokens
                      progress: bool=True, # show a progress bar
                     ) -> dict[str, torch.Tensor]:
-    "`{layer name: F [out, in]}`: the mean over calibration sequences of the squared gradient of their LM loss w.r.t. the layer's weight."
+    "`{layer name: F [out, in]}`: the mean over calibration sequences of the squared gradient of their LM loss w.r.t. the layer's weight (only `labels` other than -100 scored, when the batches give labels)."
     layers = _check_model(model, skip)
-    batches, total = calibration_batches(calib, tokenizer, max_length)
+    batches, total = calibration_batches(calib, tokenizer, max_length, with_labels=True)
     dev = _device(model)
     params = [m.weight for m in layers.values()]
     sums = {n: torch.zeros(linear_weight(m).shape, dtype=torch.float32, device=dev) for n, m in layers.items()}
@@ -193,11 +203,11 @@ def fisher_curvature(model: nn.Module, # a causal LM (transformers) or any modul
     was_training = model.training; model.eval()
     try:
         for p in params: p.requires_grad_(True)
-        for ids, mask in (progress_bar(batches, total=total, leave=False) if progress else batches):
+        for ids, mask, labels in (progress_bar(batches, total=total, leave=False) if progress else batches):
             for s in range(ids.shape[0]):                          # one sequence at a time: per-example gradients
                 i, m = ids[s:s + 1].to(dev), None if mask is None else mask[s:s + 1].to(dev)
                 if m is not None and bool(m.all()): m = None
-                loss = lm_loss(_logits(model, i, m), i, m)
+                loss = lm_loss(_logits(model, i, m), i, m, None if labels is None else labels[s:s + 1].to(dev))
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 n_seq += 1
                 for (n, layer), g in zip(layers.items(), grads):

@@ -80,12 +80,13 @@ def plant_canaries_lora(model: nn.Module, # a trained byte-level causal LM (its 
                         lora_alpha: int=32, # LoRA scaling numerator
                         targets: tuple[str, ...]=LORA_TARGETS, # module names given adapters
                         held_stream: torch.Tensor|None=None, progress: bool=True,
+                        folder: str|None=None, # `train_lm` checkpoint folder (resumed from)
                        ) -> tuple[nn.Module, pd.DataFrame]:
     "LoRA fine-tuning with `peft`, merged into the weights; returns `(merged model, history)`."
     from peft import LoraConfig, get_peft_model
     peft_model = get_peft_model(model, LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=0.0, target_modules=list(targets)))
     stream = encode_bytes(finetune_texts(general, canaries, repeats, cfg.seed))
-    hist = train_lm(peft_model, stream, held_stream, cfg, progress=progress)
+    hist = train_lm(peft_model, stream, held_stream, cfg, folder=folder, progress=progress)
     return peft_model.merge_and_unload(), hist
 
 # %% ../nbs/06_canaries.ipynb #0156a66a

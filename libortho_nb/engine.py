@@ -19,16 +19,16 @@ from transformers.utils.quantization_config import QuantizationConfigMixin
 from safetensors import safe_open, SafetensorError
 from .ops import CSRMatrix, check_csr, check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
-from .calibration import calibrate, linear_layers, matches, check_patterns
+from .calibration import calibrate, linear_layers, linear_weight, matches, check_patterns
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'METHODS', 'LIBORTHO_CONFIG', 'ortho_layers', 'convert', 'LibOrthoConfig', 'layer_keys',
-           'tensors_digest', 'check_ortho_checkpoint', 'LibOrthoHfQuantizer', 'set_alpha', 'alpha', 'compress',
-           'save_ortho', 'load_ortho']
+__all__ = ['FORMAT_VERSION', 'METHODS', 'DEFAULT_GENERAL', 'DEFAULT_PRIVATE', 'DEFAULT_REFERENCE', 'LIBORTHO_CONFIG',
+           'ortho_layers', 'convert', 'LibOrthoConfig', 'layer_keys', 'tensors_digest', 'check_ortho_checkpoint',
+           'LibOrthoHfQuantizer', 'set_alpha', 'alpha', 'selection', 'compress', 'save_ortho', 'load_ortho']
 
 # %% ../nbs/03_engine.ipynb #f3cedded
 FORMAT_VERSION = 1
-METHODS = ("activation", "fisher", "magnitude")
+METHODS = ("activation", "fisher", "magnitude", "fisher_private", "contrastive", "delta", "random")
 _BUFFERS = ("qweight", "scales", "ortho_crow", "ortho_col", "ortho_val")
 
 def _as_linear(layer: nn.Module) -> nn.Linear:
@@ -55,14 +55,14 @@ def ortho_layers(model: nn.Module, # a converted model
     raise TypeError(f"pattern must be a str (name or fnmatch pattern), a compiled regex or None, got {type(pattern).__name__}")
 
 # %% ../nbs/03_engine.ipynb #399d2824
-def _check_h(h, model, todo):
+def _check_h(h, model, todo, arg="h", what="curvature"):
     if h is None: return
-    if not isinstance(h, dict): raise TypeError(f"h must be a dict {{layer name: curvature tensor}} as `calibrate` returns, or None; got {type(h).__name__}")
+    if not isinstance(h, dict): raise TypeError(f"{arg} must be a dict {{layer name: {what} tensor}}, or None; got {type(h).__name__}")
     known = {n for n, _ in model.named_modules()}
     unknown = [k for k in h if k not in known]
-    if unknown: raise ValueError(f"h has entries for layers this model does not have: {unknown[:5]}")
+    if unknown: raise ValueError(f"{arg} has entries for layers this model does not have: {unknown[:5]}")
     missing = [n for n in todo if n not in h]
-    if missing: raise ValueError(f"h has no curvature for {len(missing)} layers to convert, e.g. {missing[:3]}; calibrate with the same skip, or skip them")
+    if missing: raise ValueError(f"{arg} has no {what} for {len(missing)} layers to convert, e.g. {missing[:3]}; compute it with the same skip, or skip them")
 
 @torch.no_grad()
 def convert(model: nn.Module, # the model, converted in place
@@ -74,6 +74,7 @@ def convert(model: nn.Module, # the model, converted in place
             include_embeddings: bool=False, # must stay False: embeddings are lookup tables, not linear layers
             method: str|None=None, # how `h` was measured, recorded in the config; default "magnitude" without h, else "custom"
             progress: bool=True, # show a progress bar
+            scores: dict[str, torch.Tensor]|None=None, # `{layer name: [out, in] selection scores}` ranked as given, instead of `h`
            ) -> nn.Module:
     "Replace every `nn.Linear`/`Conv1D` of `model` not in `skip` by an `OrthoLinear`, in place; returns `model`."
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
@@ -84,13 +85,15 @@ def convert(model: nn.Module, # the model, converted in place
     if not todo: raise ValueError("model has no nn.Linear or Conv1D layers to convert (all skipped?)")
     tied = [n for n, m in todo.items() if _tied(model, m)]
     if tied: raise ValueError(f"{tied} share their weight with another module (tied embeddings); converting would untie them: add them to skip")
-    _check_h(h, model, todo)
-    method = method or ("magnitude" if h is None else "custom")
+    if h is not None and scores is not None: raise ValueError("pass either h (curvature) or scores (selection scores), not both")
+    _check_h(h, model, todo); _check_h(scores, model, todo, "scores", "selection score")
+    method = method or ("magnitude" if h is None and scores is None else "custom")
     if method not in METHODS + ("custom",): raise ValueError(f"method must be one of {METHODS + ('custom',)}, got {method!r}")
-    if (method == "magnitude") != (h is None): raise ValueError(f"method={method!r} does not describe h={'None' if h is None else 'a dict'}: 'magnitude' goes with h=None")
+    if (method == "magnitude") != (h is None and scores is None): raise ValueError(f"method={method!r} does not describe the given {'scores' if scores is not None else 'h' if h is not None else 'nothing'}: 'magnitude' goes with h=None and scores=None")
     names, new = list(todo), {}
     for name in (progress_bar(names, leave=False) if progress else names):    # build every layer first: an error leaves the model as it was
-        try: new[name] = OrthoLinear.from_linear(_as_linear(todo[name]), None if h is None else h[name], sparsity, group_size, mode)
+        try: new[name] = OrthoLinear.from_linear(_as_linear(todo[name]), None if h is None else h[name], sparsity, group_size, mode,
+                                                 None if scores is None else scores[name])
         except (ValueError, TypeError) as e: raise type(e)(f"{name}: {e}") from e
         new[name].train(todo[name].training)
     for name, layer in new.items():
@@ -108,7 +111,7 @@ class LibOrthoConfig(QuantizationConfigMixin):
                  group_size: int=128, # INT4 group size of every converted layer
                  sparsity: float=0.01, # fraction of entries in each Ortho stream
                  mode: str="residual", # "residual" or "outlier"
-                 method: str="magnitude", # how the curvature was measured: "activation", "fisher", "magnitude" or "custom"
+                 method: str="magnitude", # how entries were ranked: one of METHODS, or "custom"
                  layers: dict[str, int]|None=None, # converted layer name -> number of Ortho nonzeros
                  checksums: dict[str, str]|None=None, # converted layer name -> sha256 of its buffers
                  format_version: int=FORMAT_VERSION, # of this file layout
@@ -277,28 +280,78 @@ def alpha(model: nn.Module, # a converted model
     finally:
         for n, a in old.items(): model.get_submodule(n).alpha = a
 
-# %% ../nbs/03_engine.ipynb #a6783696
+# %% ../nbs/03_engine.ipynb #e7809344
+DEFAULT_GENERAL = dict(method="activation", mode="residual")   # no private data: best quality at alpha=1 (INT4 RTN at alpha=0)
+DEFAULT_PRIVATE = dict(method="contrastive", mode="outlier")   # with private data: the kill switch (see the privacy tutorial)
+DEFAULT_REFERENCE = dict(method="delta", mode="outlier")       # with the model before fine-tuning and no private data
+_NEEDS = {"activation": {"calib"}, "fisher": {"calib"}, "magnitude": set(), "fisher_private": {"private"},
+          "contrastive": {"calib", "private"}, "delta": {"reference"}, "random": set()}
+
+def _check_needs(method, given):
+    missing, unused = _NEEDS[method] - given, given - _NEEDS[method]
+    if missing: raise ValueError(f"method={method!r} needs {', '.join(sorted(m + '=' for m in missing))} (see the table in compress's docs)")
+    if unused: raise ValueError(f"method={method!r} does not use {', '.join(sorted(u + '=' for u in unused))}; pass None, or choose a method that uses it")
+
+@torch.no_grad()
+def _delta_scores(model, reference, todo):
+    if not isinstance(reference, nn.Module): raise TypeError(f"reference must be the model before fine-tuning (an nn.Module), got {type(reference).__name__}")
+    ref = dict(reference.named_modules())
+    out = {}
+    for n, layer in todo.items():
+        if n not in ref: raise ValueError(f"reference has no layer {n!r}: it must be the same architecture as model")
+        w, w0 = linear_weight(layer), linear_weight(ref[n])
+        if w.shape != w0.shape: raise ValueError(f"{n}: reference weight is {list(w0.shape)}, model's is {list(w.shape)}")
+        out[n] = (w.float() - w0.to(w.device, torch.float32)).square()
+    return out
+
+def selection(model: nn.Module, # the dense model to be converted
+              method: str, # one of METHODS
+              calib=None, # general calibration data (see `calibration_batches`)
+              private=None, # the data to hide, same forms as `calib` (e.g. the canary fine-tuning texts)
+              reference: nn.Module|None=None, # the model before fine-tuning, for "delta"
+              eps: float=0.01, # "contrastive": F_general's floor, as a fraction of its per-layer mean
+              seed: int=0, # "random": the scores' seed
+              skip: Iterable[str]=("lm_head",), tokenizer=None, max_length: int|None=None, progress: bool=True,
+             ) -> tuple[dict|None, dict|None]:
+    "What `convert` ranks by for `method`: `(h, scores)`, at most one of them not None (neither for magnitude)."
+    if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    _check_needs(method, {k for k, v in dict(calib=calib, private=private, reference=reference).items() if v is not None})
+    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and eps > 0): raise ValueError(f"eps must be a positive number, got {eps!r}")
+    skip = check_patterns(skip)
+    kw = dict(tokenizer=tokenizer, skip=skip, max_length=max_length, progress=progress)
+    todo = linear_layers(model, skip)
+    if method == "magnitude": return None, None
+    if method in ("activation", "fisher"): return calibrate(model, calib, method, **kw), None
+    if method == "delta": return None, _delta_scores(model, reference, todo)
+    if method == "random":
+        g = torch.Generator().manual_seed(seed)
+        return None, {n: torch.rand(linear_weight(l).shape, generator=g).to(linear_weight(l).device) for n, l in todo.items()}
+    f_priv = calibrate(model, private, "fisher", **kw)
+    if method == "fisher_private": return f_priv, None
+    f_gen = calibrate(model, calib, "fisher", **kw)
+    return {n: f_priv[n] / (f_gen[n] + eps * f_gen[n].mean().clamp_min(torch.finfo(torch.float32).tiny)) for n in f_priv}, None
+
 def compress(model: nn.Module, # the model, converted in place
-             calib=None, # calibration data (token tensors, a DataLoader or strings); None for "magnitude"
+             calib=None, # general calibration data (token tensors, a DataLoader or strings)
              sparsity: float=0.01, # fraction of each layer's entries kept in the Ortho stream
-             method: str="activation", # "activation", "fisher" or "magnitude"
-             mode: str="residual", # "residual" or "outlier"
+             method: str|None=None, # one of METHODS (table above); None: DEFAULT_PRIVATE if `private` is given, else DEFAULT_REFERENCE if `reference` is, else DEFAULT_GENERAL
+             mode: str|None=None, # "residual" or "outlier"; None: the mode of the default chosen as for `method`
+             private=None, # the data to hide (same forms as `calib`), for "fisher_private" and "contrastive"
+             reference: nn.Module|None=None, # the model before fine-tuning, for "delta"
+             eps: float=0.01, # "contrastive" only: F_general's floor as a fraction of its per-layer mean
+             seed: int=0, # "random" only
              group_size: int=128, # INT4 group size
              skip: Iterable[str]=("lm_head",), # layers to leave dense
              tokenizer=None, # for text calibration data
              max_length: int|None=None, # truncate each text to this many tokens
              progress: bool=True, # show progress bars
             ) -> nn.Module:
-    "Calibrate `model` on `calib` with `method` and convert its linear layers to OrthoLinear, in place; returns `model`."
-    if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    "Rank every linear layer's entries with `method` and convert them to OrthoLinear, in place; returns `model`."
+    default = DEFAULT_PRIVATE if private is not None else DEFAULT_REFERENCE if reference is not None else DEFAULT_GENERAL
+    method, mode = method or default["method"], mode or default["mode"]
     check_sparsity(sparsity); check_mode(mode); check_group_size(group_size)
-    if method == "magnitude":
-        if calib is not None: raise ValueError("method='magnitude' uses no calibration data; pass calib=None (or choose 'activation' or 'fisher')")
-        h = None
-    else:
-        if calib is None: raise ValueError(f"method={method!r} needs calibration data: pass calib=")
-        h = calibrate(model, calib, method, tokenizer=tokenizer, skip=skip, max_length=max_length, progress=progress)
-    return convert(model, sparsity, h, mode, group_size, skip, method=method, progress=progress)
+    h, scores = selection(model, method, calib, private, reference, eps, seed, skip, tokenizer, max_length, progress)
+    return convert(model, sparsity, h, mode, group_size, skip, method=method, progress=progress, scores=scores)
 
 # %% ../nbs/03_engine.ipynb #2a05913b
 LIBORTHO_CONFIG = "libortho_config.json"

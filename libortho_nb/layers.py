@@ -81,11 +81,12 @@ def from_linear(cls: OrthoLinear,
                 sparsity: float=0.01, # fraction of entries in the Ortho stream, in [0, 1)
                 group_size: int=128, # INT4 group size
                 mode: str="residual", # "residual" or "outlier" (see `decompose`)
+                scores: torch.Tensor|None=None, # `[out, in]` selection scores used instead of `R^2 * H` (see `decompose`)
                ) -> OrthoLinear:
     "An `OrthoLinear` on `linear`'s device and dtype, computing the same function up to the Base stream's rounding."
     if not isinstance(linear, nn.Linear): raise TypeError(f"from_linear expects an nn.Linear, got {type(linear).__name__}")
     w = linear.weight.detach()
-    base, ortho = decompose(w, h, sparsity, mode, group_size)
+    base, ortho = decompose(w, h, sparsity, mode, group_size, scores)
     layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, device=w.device, dtype=w.dtype)
     layer.load_streams(base, ortho)
     if linear.bias is not None: layer.bias.data.copy_(linear.bias.detach())

@@ -174,23 +174,31 @@ def check_mode(mode):
     if mode not in MODES: raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 # %% ../nbs/00_ops.ipynb #43e66447
+def _check_scores(scores, w, h):
+    if h is not None: raise ValueError("pass either h (curvature, ranked by R^2 * H) or scores (ranked as given), not both")
+    if not isinstance(scores, torch.Tensor): raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
+    if tuple(scores.shape) != tuple(w.shape): raise ValueError(f"scores must have the weight's shape {list(w.shape)}, got {list(scores.shape)}")
+    if not scores.is_floating_point() or not torch.isfinite(scores).all(): raise ValueError("scores must be a finite floating tensor")
+
 def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               h: torch.Tensor|None=None, # curvature `[in]` or `[out, in]`; None ranks by magnitude
               sparsity: float=0.01, # fraction of entries in the Ortho stream, in [0, 1)
               mode: str="residual", # "residual" or "outlier" (see above)
               group_size: int=128, # INT4 group size of the Base stream
+              scores: torch.Tensor|None=None, # `[out, in]` selection scores that replace `R^2 * H` (then `h` must be None)
              ) -> tuple[Int4Weight, CSRMatrix]:
     "Split `w` into a packed INT4 Base stream and a CSR Ortho stream of exactly `round(sparsity * w.numel())` entries."
     check_weight(w); check_sparsity(sparsity); check_mode(mode); check_group_size(group_size)
+    if scores is not None: _check_scores(scores, w, h)
     k = round(sparsity * w.numel())
     if mode == "residual":
         base = quantize_int4(w, group_size)
         acc = _acc(w.dtype)
         r = w.to(acc) - dequantize_int4(base).to(acc)              # against Q(W) as the layer computes it, in w's dtype
-        idx = select_topk(impact_scores(r, h), k)
+        idx = select_topk(impact_scores(r, h) if scores is None else scores, k)
         val = r.view(-1)[idx].to(w.dtype)
     else:
-        idx = select_topk(impact_scores(w, h), k)
+        idx = select_topk(impact_scores(w, h) if scores is None else scores, k)
         kept = w.clone(memory_format=torch.contiguous_format); kept.view(-1)[idx] = 0
         base = quantize_int4(kept, group_size)
         val = w.reshape(-1)[idx].clone()

@@ -122,9 +122,12 @@ def train_lm(model: nn.Module, # a causal LM over bytes, e.g. from `byte_llama`
              cfg: TrainConfig=None, # settings (default `TrainConfig()`)
              folder: str|os.PathLike|None=None, # checkpoint folder: resumed from if it holds a checkpoint
              progress: bool=True, # show a progress bar
+             until: int|None=None, # stop after this many steps in all (evaluating and checkpointing there); the schedule stays `cfg.steps`'s
             ) -> pd.DataFrame:
     "Train `model` in place; returns the history (step, lr, train loss, held-out bits/byte)."
     cfg = cfg or TrainConfig()
+    end = cfg.steps if until is None else until
+    if isinstance(end, bool) or not isinstance(end, int) or not 0 < end <= cfg.steps: raise ValueError(f"until must be an int in [1, cfg.steps={cfg.steps}] or None, got {until!r}")
     trainable = [p for p in model.parameters() if p.requires_grad]                  # frozen weights (LoRA's base) stay out
     if not trainable: raise ValueError("model has no parameters that require grad: nothing to train")
     decay, rest = [p for p in trainable if p.ndim >= 2], [p for p in trainable if p.ndim < 2]
@@ -133,9 +136,9 @@ def train_lm(model: nn.Module, # a causal LM over bytes, e.g. from `byte_llama`
     folder = Path(folder) if folder is not None else None
     start, history = 0, []
     if folder is not None and (folder / _STATE).exists(): start, history = _load_checkpoint(folder, model, opt, cfg)
-    if start >= cfg.steps: return pd.DataFrame(history)
+    if start >= end: return pd.DataFrame(history)
     model.train()
-    steps = range(start, cfg.steps)
+    steps = range(start, end)
     bar = progress_bar(steps, leave=False) if progress else steps
     for step in bar:
         batch = random_windows(train_stream, cfg.seq_len, cfg.batch_size, cfg.seed, step)   # [B, L+1]
@@ -146,7 +149,7 @@ def train_lm(model: nn.Module, # a causal LM over bytes, e.g. from `byte_llama`
         torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
         opt.step()
         row = {"step": step + 1, "lr": cfg.lr_at(step), "train_bpb": loss.item() / math.log(2)}
-        last = step + 1 == cfg.steps
+        last = step + 1 == end
         if held_stream is not None and ((step + 1) % cfg.eval_every == 0 or last):
             row["held_bpb"] = bits_per_byte(model, held_stream, cfg.seq_len, max_tokens=cfg.eval_tokens)
         history.append(row)
