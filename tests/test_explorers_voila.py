@@ -55,13 +55,21 @@ def browser():
     try: yield driver
     finally: driver.quit()
 
-def test_sliders_change_the_numbers(voila_url, browser):
+def test_sliders_change_the_numbers(voila_url, browser, tmp_path):
+    from selenium.common.exceptions import TimeoutException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
-    text = lambda css: browser.find_element(By.CSS_SELECTOR, css).text
+    def text(css):
+        "The element's text; the widgets re-render their HTML on every change, so an element found may go stale before it is read."
+        for _ in range(100):
+            try: return browser.find_element(By.CSS_SELECTOR, css).text
+            except StaleElementReferenceException: time.sleep(0.05)
+        raise AssertionError(f"{css} kept going stale for 5 s")
     browser.get(voila_url)
-    WebDriverWait(browser, 240).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".lo-adaptive-opportunity_rate"))   # the kernel ran the app
+    try: WebDriverWait(browser, 240).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".lo-adaptive-opportunity_rate"))   # the kernel ran the app
+    except TimeoutException:
+        pytest.fail("the explorers app did not render within 240 s; voila's log ends:\n" + (tmp_path / "voila.log").read_text()[-3000:])
     alpha, rho, epsilon = browser.find_elements(By.CSS_SELECTOR, ".noUi-handle")   # page order: alpha; then rho and epsilon
     # alpha explorer: alpha 1 -> 0 (Home: the slider's minimum, one change event)
     before = text(".lo-perplexity")
