@@ -14,7 +14,7 @@ import torch
 from transformers import AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
 from libortho_nb.corpus import stdlib_corpus, split_corpus, encode_bytes
-from libortho_nb.engine import selection, convert, set_alpha
+from libortho_nb.engine import selection, convert, set_alpha, METHOD_NEEDS
 from libortho_nb.privacy import load_canaries, privacy_metrics, privacy_grid, PLANT_SETUP
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,9 +72,8 @@ def main(argv=None):
         return 0
     sels = {}
     for m in a.methods:
-        sels[m] = selection(ft, m, **{k: v for k, v in dict(calib=calib, private=private, reference=base).items()
-                                      if k in {"activation": ("calib",), "fisher": ("calib",), "fisher_private": ("private",),
-                                               "contrastive": ("calib", "private"), "delta": ("reference",)}.get(m, ())}, progress=False)
+        data = dict(calib=calib, private=private, reference=base)
+        sels[m] = selection(ft, m, **{k: data[k] for k in METHOD_NEEDS[m]}, progress=False)
     for m in ("contrastive", "fisher_private"):                            # the same selectors with the loss on the secret bytes only
         if m in a.methods: sels[f"{m}:secret"] = selection(ft, m, calib=calib if m == "contrastive" else None, private=secret_only, progress=False)
     print(f"selections: {time.time() - t0:.0f} s", flush=True)

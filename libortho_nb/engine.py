@@ -22,9 +22,10 @@ from .layers import OrthoLinear, check_alpha
 from .calibration import calibrate, linear_layers, linear_weight, matches, check_patterns
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'METHODS', 'DEFAULT_GENERAL', 'DEFAULT_PRIVATE', 'DEFAULT_REFERENCE', 'LIBORTHO_CONFIG',
-           'ortho_layers', 'convert', 'LibOrthoConfig', 'layer_keys', 'tensors_digest', 'check_ortho_checkpoint',
-           'LibOrthoHfQuantizer', 'set_alpha', 'alpha', 'selection', 'compress', 'save_ortho', 'load_ortho']
+__all__ = ['FORMAT_VERSION', 'METHODS', 'DEFAULT_GENERAL', 'DEFAULT_PRIVATE', 'DEFAULT_REFERENCE', 'METHOD_NEEDS',
+           'LIBORTHO_CONFIG', 'ortho_layers', 'convert', 'LibOrthoConfig', 'layer_keys', 'tensors_digest',
+           'check_ortho_checkpoint', 'LibOrthoHfQuantizer', 'set_alpha', 'alpha', 'selection', 'compress', 'save_ortho',
+           'load_ortho']
 
 # %% ../nbs/03_engine.ipynb #f3cedded
 FORMAT_VERSION = 1
@@ -284,11 +285,12 @@ def alpha(model: nn.Module, # a converted model
 DEFAULT_GENERAL = dict(method="activation", mode="residual")   # no private data: best quality at alpha=1 (INT4 RTN at alpha=0)
 DEFAULT_PRIVATE = dict(method="contrastive", mode="outlier")   # with private data: the kill switch (see the privacy tutorial)
 DEFAULT_REFERENCE = dict(method="delta", mode="outlier")       # with the model before fine-tuning and no private data
-_NEEDS = {"activation": {"calib"}, "fisher": {"calib"}, "magnitude": set(), "fisher_private": {"private"},
+# what each method takes (compress refuses data a method does not use)
+METHOD_NEEDS = {"activation": {"calib"}, "fisher": {"calib"}, "magnitude": set(), "fisher_private": {"private"},
           "contrastive": {"calib", "private"}, "delta": {"reference"}, "random": set()}
 
 def _check_needs(method, given):
-    missing, unused = _NEEDS[method] - given, given - _NEEDS[method]
+    missing, unused = METHOD_NEEDS[method] - given, given - METHOD_NEEDS[method]
     if missing: raise ValueError(f"method={method!r} needs {', '.join(sorted(m + '=' for m in missing))} (see the table in compress's docs)")
     if unused: raise ValueError(f"method={method!r} does not use {', '.join(sorted(u + '=' for u in unused))}; pass None, or choose a method that uses it")
 

@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM
 from .canaries import Canary, greedy_completion
 from .privacy import load_canaries, privacy_metrics
 from .corpus import stdlib_corpus, split_corpus, encode_bytes, random_windows
-from .engine import compress, alpha as alpha_ctx
+from .engine import compress, METHOD_NEEDS, alpha as alpha_ctx
 from .training import bits_per_byte
 from .okr import WatermarkKey, find_routers, apply_okr, remove_okr, okr_stats
 from .detector import OKRDetector, okr_generate
@@ -45,10 +45,9 @@ class CanaryLab:
         "The model compressed at `sparsity` with `method` (made once)."
         k = (float(sparsity), method)
         if k not in self.variants:
-            needs_private = method in ("fisher_private", "contrastive")
-            calib = None if method in ("magnitude", "random", "fisher_private", "delta") else self.calib
-            self.variants[k] = compress(copy.deepcopy(self.model), calib, sparsity, method,
-                                        private=self.private() if needs_private else None, progress=False).eval()
+            needs = METHOD_NEEDS.get(method, set())                     # an unknown method: compress names the valid ones
+            self.variants[k] = compress(copy.deepcopy(self.model), self.calib if "calib" in needs else None, sparsity, method,
+                                        private=self.private() if "private" in needs else None, progress=False).eval()
         return self.variants[k]
 
 # %% ../nbs/95_explorers.ipynb #36451aef
