@@ -21,10 +21,10 @@ from transformers import AutoModelForCausalLM, WatermarkingConfig
 from transformers.generation import WatermarkDetector
 from transformers.generation.logits_process import WatermarkLogitsProcessor
 from transformers.utils import logging as hf_logging
-from libortho_nb.corpus import stdlib_corpus, split_corpus, encode_bytes
-from libortho_nb.okr import WatermarkKey, apply_okr, remove_okr, okr_stats, find_routers, key_scores
-from libortho_nb.detector import (OKRDetector, TokenScores, okr_generate, detection_output, edit_tokens, copy_paste, scored_tokens,
-                                  teacher_forced_llr)
+from libortho_nb.lab.corpus import stdlib_corpus, split_corpus, encode_bytes
+from libortho_nb.okr import WatermarkKey, OKRSettings, apply_okr, remove_okr, okr_stats, find_routers, key_scores, okr_generate, okr_target
+from libortho_nb.detector import OKRDetector, TokenScores, detection_output, scored_tokens, teacher_forced_llr
+from libortho_nb.lab.okr_eval import edit_tokens, copy_paste
 
 ROOT = Path(__file__).resolve().parent.parent
 ATTACKS = [("substitute", 0.1), ("substitute", 0.3), ("delete", 0.1), ("delete", 0.3), ("insert", 0.1), ("insert", 0.3),
@@ -121,7 +121,7 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32).eval()
     cfg = model.config; V, P, Lmax = cfg.vocab_size, a.prompt, max(a.lengths)
     key = WatermarkKey.from_seed(a.key_seed, cfg.hidden_size, cfg.num_local_experts)
-    okr = dict(rho=a.rho, dead_zone=a.dead_zone, rule=a.rule)
+    okr = OKRSettings(a.rule, a.rho, a.dead_zone)
     held = encode_bytes(split_corpus(stdlib_corpus())[1]).long()
     W = P + Lmax
     if len(held) < a.n * W: raise ValueError(f"{a.n} texts of {W} bytes need {a.n * W} held-out bytes, the corpus has {len(held)}")
@@ -132,7 +132,7 @@ def main():
     if a.kgw_only: return kgw_only(a, model, prompts, human, tag, out, t0)
 
     # ---- generation
-    gen = lambda k, **kw: batched(lambda p, i: okr_generate(model, k, p, Lmax, layers=a.layers, seed=a.seed + i, **okr, **kw), prompts, a.batch)
+    gen = lambda k, **kw: batched(lambda p, i: okr_generate(model, k, p, Lmax, okr, layers=a.layers, seed=a.seed + i, **kw), prompts, a.batch)
     clean = gen(None); log("clean generated")
     wm = gen(key); log("OKR generated")
     nll = {"clean": batched(lambda x, i: gen_nll(model, x, P), clean, a.batch), "okr": batched(lambda x, i: gen_nll(model, x, P), wm, a.batch)}
@@ -155,8 +155,8 @@ def main():
     nll["kgw"] = batched(lambda x, i: gen_nll(model, x, P), kgw, a.batch); log(f"KGW generated at bias {bias}")
 
     # ---- quality
-    target = model if a.layers == "all" else model.get_submodule(list(find_routers(model))[-1].rsplit(".", 1)[0])
-    apply_okr(target, key, **okr)
+    target = okr_target(model, a.layers)
+    apply_okr(target, key, okr)
     with torch.no_grad():
         for i in range(0, a.n, a.batch): model(input_ids=wm[i:i + a.batch])
     st = okr_stats(model if a.layers == "all" else target).sum(); remove_okr(target)
@@ -173,7 +173,7 @@ def main():
     q.to_csv(out / f"{tag}_quality.csv", index=False); log(f"quality:\n{q.round(4)}")
 
     # ---- detection by length
-    det = OKRDetector(model, key, layers=a.layers, n_null=a.null, batch_size=a.batch, **okr)
+    det = OKRDetector(model, key, okr, layers=a.layers, n_null=a.null, batch_size=a.batch)
     kdet = kgw_detector(model, wc)
     rows = []
     for name, ids in (("watermarked", wm), ("unwatermarked", clean), ("human", human), ("kgw_watermarked", kgw)):

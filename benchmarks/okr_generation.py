@@ -14,7 +14,7 @@ import argparse, statistics, time
 from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
-from libortho_nb.corpus import stdlib_corpus, split_corpus, encode_bytes
+from libortho_nb.lab.corpus import stdlib_corpus, split_corpus, encode_bytes
 from libortho_nb.okr import WatermarkKey, apply_okr, remove_okr, find_routers, okr_stats
 
 def seconds(fn):
@@ -48,7 +48,7 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32).eval()
     cfg = model.config
     key = WatermarkKey.from_seed(2026, cfg.hidden_size, cfg.num_local_experts)
-    okr_kw = dict(rule=a.rule, rho=a.rho)
+    okr_kw = dict(rule=a.rule, rho=a.rho)                                  # apply_okr's keyword form of OKRSettings
     held = encode_bytes(split_corpus(stdlib_corpus())[1])
     print(f"torch {torch.__version__}, {a.threads} thread(s), {a.model}: hidden {cfg.hidden_size}, {cfg.num_hidden_layers} layers, "
           f"{cfg.num_local_experts} experts, top-{cfg.num_experts_per_tok}; OKR rule={a.rule} rho={a.rho} dead_zone=0.1; "

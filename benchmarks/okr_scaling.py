@@ -19,9 +19,9 @@ import torch
 from scipy import stats
 from transformers import AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
-from libortho_nb.corpus import stdlib_corpus, split_corpus, encode_bytes
-from libortho_nb.training import byte_mixtral, TrainConfig, train_lm
-from libortho_nb.okr import WatermarkKey, apply_okr, remove_okr, find_routers
+from libortho_nb.lab.corpus import stdlib_corpus, split_corpus, encode_bytes
+from libortho_nb.lab.training import byte_mixtral, TrainConfig, train_lm
+from libortho_nb.okr import WatermarkKey, apply_okr, remove_okr, find_routers, okr_target
 from libortho_nb.detector import scored_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def divergences(model, key, ids, P, layers, rho):
     sc = scored_tokens(ids, prompt_len=P); ctx = torch.zeros_like(sc); ctx[:, :-1] = sc[:, 1:]
     lp = lambda: model(input_ids=ids).logits[ctx].float().log_softmax(-1)
     clean = lp()
-    target = model if layers == "all" else model.get_submodule(list(find_routers(model))[-1].rsplit(".", 1)[0])
+    target = okr_target(model, layers)
     keyed_r = apply_okr(target, key, rho=rho, record_tokens=True)
     try:
         keyed = lp()

@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 from transformers import AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
-from libortho_nb.corpus import stdlib_corpus, split_corpus, encode_bytes
+from libortho_nb.lab.corpus import stdlib_corpus, split_corpus, encode_bytes
 from libortho_nb.engine import selection, convert, set_alpha, METHOD_NEEDS
-from libortho_nb.privacy import load_canaries, privacy_metrics, privacy_grid, PLANT_SETUP
+from libortho_nb.lab.privacy import load_canaries, privacy_metrics, privacy_grid, PLANT_SETUP
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("contrastive", "fisher_private", "delta", "fisher", "activation", "magnitude", "random")
@@ -29,7 +29,7 @@ def setup(kind):
     base = load("llama-base")
     canaries = load_canaries(ROOT / "models" / "llama-canaries")
     train_txt, held_txt = split_corpus(stdlib_corpus())
-    general = train_txt[PLANT_SETUP["general_docs"]:]                      # general text the fine-tuning did not use
+    general = train_txt[PLANT_SETUP.general_docs:]                      # general text the fine-tuning did not use
     calib = [w for w in encode_bytes(general)[: 64 * 256].view(64, 256)]  # 64 windows of 256 bytes
     private = [encode_bytes(c.text) for c in canaries]                     # the canary texts, once each
     secret_only = [dict(input_ids=t, labels=t.masked_fill(torch.arange(len(t)) < len(c.prefix.encode()), -100))   # loss on the PIN only

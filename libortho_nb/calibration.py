@@ -4,8 +4,10 @@
 
 # %% ../nbs/02_calibration.ipynb #0c885a33
 from __future__ import annotations
+import os
 from collections.abc import Iterable, Iterator
 from fnmatch import fnmatch
+from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,8 +16,8 @@ from transformers import PreTrainedModel
 from transformers.pytorch_utils import Conv1D
 
 # %% auto #0
-__all__ = ['CURVATURES', 'matches', 'check_patterns', 'linear_layers', 'linear_weight', 'calibration_batches', 'lm_loss',
-           'SecondMoments', 'activation_curvature', 'fisher_curvature', 'calibrate']
+__all__ = ['CURVATURES', 'matches', 'check_patterns', 'linear_layers', 'linear_weight', 'calibration_batches', 'read_texts',
+           'lm_loss', 'SecondMoments', 'activation_curvature', 'fisher_curvature', 'calibrate']
 
 # %% ../nbs/02_calibration.ipynb #703d5dc5
 def matches(name: str, # a module's full dotted name, e.g. "model.layers.0.self_attn.q_proj"
@@ -24,18 +26,23 @@ def matches(name: str, # a module's full dotted name, e.g. "model.layers.0.self_
     "Whether `name` is one of `patterns`, ends with `.pattern`, or matches it as an fnmatch pattern."
     return any(name == p or name.endswith("." + p) or fnmatch(name, p) for p in patterns)
 
+# %% ../nbs/02_calibration.ipynb #d463adf4
 def check_patterns(skip, arg="skip"):
     if isinstance(skip, str) or not isinstance(skip, Iterable) or not all(isinstance(p, str) for p in skip):
-        raise TypeError(f"{arg} must be a tuple or list of module-name patterns such as ('lm_head',), got {skip!r}")
+        raise TypeError(f"{arg} must be a tuple or list of module-name patterns such as "
+                        f"('lm_head',), got {skip!r}")
     return tuple(skip)
 
+# %% ../nbs/02_calibration.ipynb #888a383d
 def linear_layers(model: nn.Module, # any torch model
                   skip: Iterable[str]=(), # layers to leave out (see `matches`)
                  ) -> dict[str, nn.Module]:
-    "The `nn.Linear` and transformers `Conv1D` layers of `model` by name, in module order, minus those matching `skip`."
+    "The `nn.Linear` and transformers `Conv1D` layers of `model` by name, in module order, except `skip`'s."
     skip = check_patterns(skip)
-    return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Linear, Conv1D)) and not matches(n, skip)}
+    linear = (nn.Linear, Conv1D)
+    return {n: m for n, m in model.named_modules() if isinstance(m, linear) and not matches(n, skip)}
 
+# %% ../nbs/02_calibration.ipynb #834c49f7
 def linear_weight(layer: nn.Module) -> torch.Tensor:
     "The weight of an `nn.Linear` or `Conv1D` in `nn.Linear` orientation `[out, in]` (a view, no copy)."
     if isinstance(layer, nn.Linear): return layer.weight
@@ -44,53 +51,96 @@ def linear_weight(layer: nn.Module) -> torch.Tensor:
 
 # %% ../nbs/02_calibration.ipynb #aa86ff5c
 def _as_batch(item, i, with_labels=False):
-    "One calibration item as `(input_ids [B, T] long, attention_mask [B, T] | None)`, plus `labels [B, T] | None` if `with_labels`."
+    "One calibration item as `(input_ids [B, T] long, attention_mask [B, T] | None)` (+ `labels` if `with_labels`)."
     labels = None
     if hasattr(item, "keys"):                                       # dict, or a tokenizer's BatchEncoding
-        if "input_ids" not in item: raise ValueError(f"calibration batch {i} is a dict without 'input_ids' (keys: {list(item.keys())})")
+        if "input_ids" not in item:
+            raise ValueError(f"calibration batch {i} is a dict without 'input_ids' (keys: "
+                             f"{list(item.keys())})")
         ids, mask, labels = item["input_ids"], item.get("attention_mask"), item.get("labels")
-    elif isinstance(item, (list, tuple)) and len(item) == 1 and isinstance(item[0], torch.Tensor): ids, mask = item[0], None  # TensorDataset row
+    elif isinstance(item, (list, tuple)) and len(item) == 1 and isinstance(item[0], torch.Tensor):
+        ids, mask = item[0], None  # TensorDataset row
     elif isinstance(item, torch.Tensor): ids, mask = item, None
-    else: raise TypeError(f"calibration batch {i} must be a tensor of token ids or a dict with 'input_ids', got {type(item).__name__}")
-    if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool or ids.ndim not in (1, 2):
-        raise TypeError(f"calibration batch {i}: input_ids must be an integer tensor [T] or [B, T], got {getattr(ids, 'dtype', type(ids).__name__)} {list(getattr(ids, 'shape', []))}")
+    else:
+        raise TypeError(f"calibration batch {i} must be a tensor of token ids or a dict with 'input_ids', "
+                        f"got {type(item).__name__}")
+    integer = isinstance(ids,
+                         torch.Tensor) and not (ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool)
+    if not integer or ids.ndim not in (1, 2):
+        raise TypeError(f"calibration batch {i}: input_ids must be an integer tensor [T] or [B, T], got "
+                        f"{getattr(ids, 'dtype', type(ids).__name__)} {list(getattr(ids, 'shape', []))}")
     if ids.ndim == 1: ids = ids[None]
     if mask is not None:
         mask = torch.as_tensor(mask)
         if mask.ndim == 1: mask = mask[None]
-        if mask.shape != ids.shape: raise ValueError(f"calibration batch {i}: attention_mask {list(mask.shape)} must have the shape of input_ids {list(ids.shape)}")
+        if mask.shape != ids.shape:
+            raise ValueError(f"calibration batch {i}: attention_mask {list(mask.shape)} must have the shape "
+                             f"of input_ids {list(ids.shape)}")
         mask = mask.bool()
-    if ids.numel() == 0 or (mask is not None and not mask.any()): raise ValueError(f"calibration batch {i} has no tokens")
+    if ids.numel() == 0 or (mask is not None and not mask.any()):
+        raise ValueError(f"calibration batch {i} has no tokens")
     if labels is not None:
         labels = torch.as_tensor(labels)
         if labels.ndim == 1: labels = labels[None]
-        if labels.shape != ids.shape or labels.is_floating_point(): raise ValueError(f"calibration batch {i}: labels must be integer ids shaped like input_ids {list(ids.shape)} (-100 where not scored)")
+        if labels.shape != ids.shape or labels.is_floating_point():
+            raise ValueError(f"calibration batch {i}: labels must be integer ids shaped like input_ids "
+                             f"{list(ids.shape)} (-100 where not scored)")
         labels = labels.long()
     return (ids.long(), mask, labels) if with_labels else (ids.long(), mask)
 
 # %% ../nbs/02_calibration.ipynb #7610c943
 def calibration_batches(calib, # token tensors, a DataLoader / iterable of batches, or a list of strings
-                        tokenizer=None, # turns strings into `input_ids` (a transformers tokenizer); needed for text only
+                        tokenizer=None, # a transformers tokenizer, to turn strings into `input_ids` (text only)
                         max_length: int|None=None, # truncate each text to this many tokens
-                        with_labels: bool=False, # also yield each batch's `labels` (None unless the item is a dict with "labels")
+                        with_labels: bool=False, # also yield each batch's `labels` (from a dict's "labels", else None)
                        ) -> tuple[Iterator, int|None]:
-    "An iterator of `(input_ids, attention_mask)` batches (plus `labels` if `with_labels`) over `calib`, and its length when known."
-    if isinstance(calib, (str, bytes)): raise TypeError("calibration text must be a list of strings, not a single string")
+    "An iterator of `(input_ids, attention_mask[, labels])` batches over `calib`, and its length when known."
+    if isinstance(calib, (str, bytes)):
+        raise TypeError("calibration text must be a list of strings, not a single string")
     if isinstance(calib, torch.Tensor): calib = [calib]
-    if not isinstance(calib, Iterable): raise TypeError(f"calibration data must be token tensors, a DataLoader or a list of strings, got {type(calib).__name__}")
+    if not isinstance(calib, Iterable):
+        raise TypeError("calibration data must be token tensors, a DataLoader or a list of strings, got "
+                        f"{type(calib).__name__}")
     total = len(calib) if hasattr(calib, "__len__") else None
     if total == 0: raise ValueError("calibration data is empty: pass at least one sequence")
     is_text = isinstance(calib, (list, tuple)) and any(isinstance(c, str) for c in calib)
     if is_text:
-        if not all(isinstance(c, str) for c in calib): raise TypeError("calibration list mixes strings and other items; pass only strings or only token tensors")
-        if tokenizer is None: raise ValueError("calibration data is text: pass tokenizer= to turn it into token ids")
+        if not all(isinstance(c, str) for c in calib):
+            raise TypeError("calibration list mixes strings and other items; pass only strings "
+                            "or only token tensors")
+        if tokenizer is None:
+            raise ValueError("calibration data is text: pass tokenizer= to turn it into token ids")
     def gen():
         n = 0
         for i, item in enumerate(calib):
-            if is_text: item = tokenizer(item, return_tensors="pt", truncation=max_length is not None, max_length=max_length)
-            yield _as_batch(item, i, with_labels); n += 1
+            if is_text:
+                item = tokenizer(item, return_tensors="pt", truncation=max_length is not None,
+                                 max_length=max_length)
+            yield _as_batch(item, i, with_labels)
+            n += 1
         if n == 0: raise ValueError("calibration data is empty: the iterable yielded no batches")
     return gen(), total
+
+# %% ../nbs/02_calibration.ipynb #f58927a7
+def read_texts(source: str|os.PathLike|Iterable[str], # a text file, a folder of .txt files, or strings
+              ) -> list[str]:
+    "Documents from `source`: paragraphs of a file, files of a folder, or the strings of an iterable."
+    if isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        if p.is_dir(): texts = [f.read_text(encoding="utf-8") for f in sorted(p.glob("*.txt"))]
+        elif p.is_file(): texts = [t.strip() for t in p.read_text(encoding="utf-8").split("\n\n")]
+        else:
+            raise FileNotFoundError(f"no such text file or folder: {p} (to pass text "
+                                    "itself, wrap it in a list)")
+    else:
+        texts = list(source)
+        bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+        if bad: raise TypeError(f"texts must be strings, got {len(bad)} items of type {sorted(set(bad))}")
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise ValueError("no non-empty text found in "
+                         f"{source if isinstance(source, (str, os.PathLike)) else 'the iterable'}")
+    return texts
 
 # %% ../nbs/02_calibration.ipynb #28ad23f5
 def _device(model):
@@ -98,51 +148,70 @@ def _device(model):
     if p is None: raise ValueError("model has no parameters to calibrate")
     return p.device
 
+# %% ../nbs/02_calibration.ipynb #753726e6
 def _logits(model, ids, mask):
     "Run `model` on one batch and return its logits `[B, T, V]`."
     if isinstance(model, PreTrainedModel): out = model(input_ids=ids, attention_mask=mask, use_cache=False)
-    elif mask is not None and not bool(mask.all()): raise ValueError("padded batches (an attention_mask with zeros) need a transformers model that takes attention_mask")
+    elif mask is not None and not bool(mask.all()):
+        raise ValueError("padded batches (an attention_mask with zeros) need a transformers model that "
+                         "takes attention_mask")
     else: out = model(ids)
     return out.logits if hasattr(out, "logits") else out
 
+# %% ../nbs/02_calibration.ipynb #76029ea1
 def lm_loss(logits: torch.Tensor, # `[B, T, V]` next-token logits
             ids: torch.Tensor, # `[B, T]` the input token ids
             mask: torch.Tensor|None=None, # `[B, T]` attention mask, 0 at padding
-            labels: torch.Tensor|None=None, # `[B, T]` targets as transformers takes them (-100: not scored); None: `ids`
+            labels: torch.Tensor|None=None, # `[B, T]` targets, (-100: not scored); None: `ids`
            ) -> torch.Tensor:
-    "Mean next-token cross-entropy over positions where both the input and the target token are real and scored (float32)."
-    if logits.ndim != 3 or logits.shape[:2] != ids.shape: raise ValueError(f"logits must be [B, T, V] matching input_ids {list(ids.shape)}, got {list(logits.shape)}")
+    "Mean next-token cross-entropy (float32) over positions whose input and target are real, scored tokens."
+    if logits.ndim != 3 or logits.shape[:2] != ids.shape:
+        raise ValueError(f"logits must be [B, T, V] matching input_ids {list(ids.shape)}, got "
+                         f"{list(logits.shape)}")
     target = (ids if labels is None else labels)[:, 1:]
     valid = torch.ones_like(ids[:, 1:], dtype=torch.bool) if mask is None else mask[:, 1:] & mask[:, :-1]
     if labels is not None: valid = valid & (target != -100)
-    if not valid.any(): raise ValueError("a calibration sequence needs at least 2 real tokens (and a scored label) to have a next-token loss")
+    if not valid.any():
+        raise ValueError("a calibration sequence needs at least 2 real tokens (and a scored label) to "
+                         "have a next-token loss")
     return F.cross_entropy(logits[:, :-1][valid].float(), target[valid])
 
 # %% ../nbs/02_calibration.ipynb #d0599845
 def _check_model(model, skip):
-    if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
     layers = linear_layers(model, skip)
-    if not layers: raise ValueError("model has no nn.Linear or Conv1D layers to calibrate (skipped all of them, or already converted?)")
+    if not layers:
+        raise ValueError("model has no nn.Linear or Conv1D layers to calibrate (skipped all of them, "
+                         "or already converted?)")
     return layers
 
+# %% ../nbs/02_calibration.ipynb #65cc4ec6
 def _unfed(counts):
     cold = [n for n, c in counts.items() if c == 0]
-    if cold: raise ValueError(f"{len(cold)} layers received no calibration tokens (not on the forward path?): {cold[:5]}; add them to skip")
+    if cold:
+        raise ValueError(f"{len(cold)} layers received no calibration tokens (not on the forward path?): "
+                         f"{cold[:5]}; add them to skip")
 
 # %% ../nbs/02_calibration.ipynb #5ec0dd11
 class SecondMoments:
-    "Running `mean(x_j^2)` of the inputs entering each of `layers`, gathered by forward pre-hooks while used as a context manager."
+    "Running `mean(x_j^2)` of the inputs entering each of `layers`, by forward pre-hooks (a context manager)."
     def __init__(self, layers: dict[str, nn.Module]): # {name: nn.Linear or Conv1D}
         self.layers, self.handles = layers, []
-        self.mask = None                                                      # bool [tokens] of the current batch, or None: every row counts
-        self.sums = {n: torch.zeros(linear_weight(m).shape[1], dtype=torch.float64, device=linear_weight(m).device) for n, m in layers.items()}
+        # bool [tokens] of the current batch, or None: every row counts
+        self.mask = None
+        self.sums = {n: torch.zeros(linear_weight(m).shape[1], dtype=torch.float64,
+                                    device=linear_weight(m).device) for n, m in layers.items()}
         self.counts = dict.fromkeys(layers, 0)
 
     def _hook(self, name):
         def fn(mod, args):
             x2 = args[0].detach().reshape(-1, args[0].shape[-1]).to(torch.float64)   # [N, in]
             if self.mask is not None:
-                if self.mask.numel() != x2.shape[0]: raise ValueError(f"{name} received {x2.shape[0]} token rows but the batch has {self.mask.numel()} tokens, so its attention mask cannot be applied; add it to skip or calibrate without padding")
+                if self.mask.numel() != x2.shape[0]:
+                    raise ValueError(f"{name} received {x2.shape[0]} token rows but the batch has "
+                                     f"{self.mask.numel()} tokens, so its attention mask cannot be applied; "
+                                     "add it to skip or calibrate without padding")
                 x2 = x2[self.mask]
             self.sums[name] += x2.square().sum(0)
             self.counts[name] += x2.shape[0]
@@ -170,12 +239,13 @@ def activation_curvature(model: nn.Module, # a causal LM (transformers) or any m
                          max_length: int|None=None, # truncate each text to this many tokens
                          progress: bool=True, # show a progress bar
                         ) -> dict[str, torch.Tensor]:
-    "`{layer name: H [in_features]}` with `H_j` the mean of `x_j^2` over the real calibration tokens entering the layer (float32)."
+    "`{layer name: H [in_features]}`: `H_j` the mean of `x_j^2` over the real calibration tokens entering the layer."
     layers = _check_model(model, skip)
     batches, total = calibration_batches(calib, tokenizer, max_length)
     dev = _device(model)
     moments = SecondMoments(layers)
-    was_training = model.training; model.eval()
+    was_training = model.training
+    model.eval()
     try:
         with moments:
             for ids, mask in (progress_bar(batches, total=total, leave=False) if progress else batches):
@@ -192,28 +262,33 @@ def fisher_curvature(model: nn.Module, # a causal LM (transformers) or any modul
                      max_length: int|None=None, # truncate each text to this many tokens
                      progress: bool=True, # show a progress bar
                     ) -> dict[str, torch.Tensor]:
-    "`{layer name: F [out, in]}`: the mean over calibration sequences of the squared gradient of their LM loss w.r.t. the layer's weight (only `labels` other than -100 scored, when the batches give labels)."
+    "`{layer name: F [out, in]}`: the mean squared gradient of each calibration sequence's LM loss w.r.t. the weight."
     layers = _check_model(model, skip)
     batches, total = calibration_batches(calib, tokenizer, max_length, with_labels=True)
     dev = _device(model)
     params = [m.weight for m in layers.values()]
-    sums = {n: torch.zeros(linear_weight(m).shape, dtype=torch.float32, device=dev) for n, m in layers.items()}
+    sums = {n: torch.zeros(linear_weight(m).shape, dtype=torch.float32, device=dev) for n,
+            m in layers.items()}
     counts, n_seq = dict.fromkeys(layers, 0), 0
     flags = [p.requires_grad for p in params]
-    was_training = model.training; model.eval()
+    was_training = model.training
+    model.eval()
     try:
         for p in params: p.requires_grad_(True)
         for ids, mask, labels in (progress_bar(batches, total=total, leave=False) if progress else batches):
-            for s in range(ids.shape[0]):                          # one sequence at a time: per-example gradients
+            # one sequence at a time: per-example gradients
+            for s in range(ids.shape[0]):
                 i, m = ids[s:s + 1].to(dev), None if mask is None else mask[s:s + 1].to(dev)
                 if m is not None and bool(m.all()): m = None
-                loss = lm_loss(_logits(model, i, m), i, m, None if labels is None else labels[s:s + 1].to(dev))
+                loss = lm_loss(_logits(model, i, m), i, m,
+                               None if labels is None else labels[s:s + 1].to(dev))
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 n_seq += 1
                 for (n, layer), g in zip(layers.items(), grads):
                     if g is None: continue
                     if isinstance(layer, Conv1D): g = g.T              # [in, out] -> [out, in]
-                    sums[n] += g.float().square(); counts[n] += 1
+                    sums[n] += g.float().square()
+                    counts[n] += 1
     finally:
         for p, f in zip(params, flags): p.requires_grad_(f)
         model.train(was_training)
@@ -229,5 +304,6 @@ def calibrate(model: nn.Module, # the model to measure
               **kwargs, # tokenizer, skip, max_length, progress
              ) -> dict[str, torch.Tensor]:
     "Curvature diagonals `{layer name: H}` for every `nn.Linear`/`Conv1D` of `model`, measured on `calib`."
-    if method not in CURVATURES: raise ValueError(f"method must be one of {tuple(CURVATURES)}, got {method!r}")
+    if method not in CURVATURES:
+        raise ValueError(f"method must be one of {tuple(CURVATURES)}, got {method!r}")
     return CURVATURES[method](model, calib, **kwargs)

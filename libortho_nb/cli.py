@@ -19,23 +19,28 @@ __all__ = ['CLIError', 'model_folder', 'load_model', 'TextCodec', 'text_codec', 
 class CLIError(Exception):
     "Bad input to `libortho`: reported as one line `libortho: error: ...` with exit code 2."
 
+# %% ../nbs/90_cli.ipynb #53dc0d39
 class _Parser(argparse.ArgumentParser):
     "argparse, with errors as one line (no usage block) and exit code 2."
     def error(self, message): raise CLIError(f"{message} (see: {self.prog} --help)")
 
 # %% ../nbs/90_cli.ipynb #c31e81e0
 def model_folder(path: str|os.PathLike) -> Path:
-    "`path` as a `Path` if it is a model folder (holds `config.json`); otherwise a `CLIError` that says what was expected."
+    "`path` as a `Path` if it is a model folder (holds `config.json`); otherwise a `CLIError` that says so."
     p = Path(path)
-    if not p.exists(): raise CLIError(f"{path}: no such folder (expected a model folder written by save_pretrained)")
-    if not p.is_dir(): raise CLIError(f"{path} is a file, not a folder (expected a model folder written by save_pretrained)")
-    if not (p / "config.json").is_file(): raise CLIError(f"{path} has no config.json: expected a model folder written by save_pretrained")
+    if not p.exists():
+        raise CLIError(f"{path}: no such folder (expected a model folder written by save_pretrained)")
+    if not p.is_dir():
+        raise CLIError(f"{path} is a file, not a folder (expected a model folder written by save_pretrained)")
+    if not (p / "config.json").is_file():
+        raise CLIError(f"{path} has no config.json: expected a model folder written by save_pretrained")
     return p
 
+# %% ../nbs/90_cli.ipynb #02290082
 def load_model(path: str|os.PathLike):
     "The causal LM in the model folder `path`, float32, in eval mode (`load_ortho` for a libortho folder)."
     from transformers import AutoModelForCausalLM
-    from libortho_nb.engine import load_ortho, LIBORTHO_CONFIG
+    from libortho_nb.checkpoint import load_ortho, LIBORTHO_CONFIG
     p = model_folder(path)
     if (p / LIBORTHO_CONFIG).is_file(): return load_ortho(p, dtype=torch.float32).eval()
     return AutoModelForCausalLM.from_pretrained(p, dtype=torch.float32).eval()
@@ -55,16 +60,20 @@ class TextCodec:
         if self.tokenizer is None: return bytes(ids.tolist()).decode("utf-8", errors="replace")
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
+# %% ../nbs/90_cli.ipynb #cf4281b4
 def text_codec(folder: str|os.PathLike, model) -> TextCodec:
-    "The folder's tokenizer, or bytes for a byte-level model; a `CLIError` when the folder has no tokenizer and the vocabulary is not 256."
+    "The folder's tokenizer, or bytes for a byte-level model (vocabulary 256); otherwise a `CLIError`."
     folder = Path(folder)
     if any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
         from transformers import AutoTokenizer
         return TextCodec(AutoTokenizer.from_pretrained(folder))
     v = model.config.vocab_size
-    if v != 256: raise CLIError(f"{folder} has no tokenizer files and its vocabulary has {v} entries, not 256 bytes: save the tokenizer into the folder")
+    if v != 256:
+        raise CLIError(f"{folder} has no tokenizer files and its vocabulary has {v} entries, not 256 bytes: "
+                       "save the tokenizer into the folder")
     return TextCodec()
 
+# %% ../nbs/90_cli.ipynb #6048474e
 def read_text_file(path: str|os.PathLike, what: str="text file") -> str:
     "The UTF-8 text of `path`, or a `CLIError` naming what was expected."
     p = Path(path)
@@ -85,129 +94,179 @@ def continue_text(model, codec: TextCodec,
     "The text `model` appends to `prompt` (greedy, or sampled at `temperature` with `seed`)."
     if not prompt: raise CLIError("--prompt must not be empty")
     ids = codec.encode(prompt)
-    kw = dict(do_sample=False) if temperature == 0 else dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+    kw = dict(do_sample=False) if temperature == 0 else dict(do_sample=True, temperature=temperature, top_k=0,
+                                                             top_p=1.0)
     torch.manual_seed(seed)
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, pad_token_id=0, **kw)
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                         pad_token_id=0, **kw)
     return codec.decode(out[0, ids.shape[1]:])
 
 # %% ../nbs/90_cli.ipynb #e638fd5f
 def _windows(texts: list[str], codec: TextCodec, seq_len: int, max_windows: int) -> list[torch.Tensor]:
-    "`[1, seq_len]` windows over the concatenated token ids of `texts` (the last, shorter one kept), at most `max_windows`."
+    "`[1, seq_len]` windows over the concatenated token ids of `texts`; at most `max_windows`."
     ids = torch.cat([codec.encode(t)[0] for t in texts])
     return [w[None] for w in ids.split(seq_len)][:max_windows]
 
+# %% ../nbs/90_cli.ipynb #aeb4cd61
 def check_method(method: str|None):
     "A `CLIError` unless `method` is None or one of the library's selection methods."
     from libortho_nb.engine import METHODS
-    if method is not None and method not in METHODS: raise CLIError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
+    if method is not None and method not in METHODS:
+        raise CLIError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
 
+# %% ../nbs/90_cli.ipynb #3c4986d4
 def cmd_compress(a) -> dict:
     "`libortho compress`: calibrate, convert and save; returns a summary."
-    from libortho_nb.corpus import read_texts
-    from libortho_nb.engine import compress, save_ortho, ortho_layers, LIBORTHO_CONFIG
+    from libortho_nb.calibration import read_texts
+    from libortho_nb.engine import compress, ortho_layers
+    from libortho_nb.checkpoint import save_ortho, LIBORTHO_CONFIG
     check_method(a.method)
     src, out = model_folder(a.model_dir), Path(a.out_dir)
-    if (src / LIBORTHO_CONFIG).is_file(): raise CLIError(f"{src} is already compressed (it holds {LIBORTHO_CONFIG}); compress the dense model")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())): raise CLIError(f"{out} exists and is not an empty folder; choose a new OUT_DIR")
+    if (src / LIBORTHO_CONFIG).is_file():
+        raise CLIError(f"{src} is already compressed (it holds {LIBORTHO_CONFIG}); compress the dense model")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CLIError(f"{out} exists and is not an empty folder; choose a new OUT_DIR")
     def texts(path, flag):
         try: return read_texts(path)
         except (FileNotFoundError, ValueError) as e: raise CLIError(f"{flag}: {e}") from None
     model = load_model(src)
     codec = text_codec(src, model)
     calib = _windows(texts(a.calib, "--calib"), codec, a.seq_len, a.max_windows) if a.calib else None
-    private = [codec.encode(t)[:, :a.seq_len] for t in texts(a.private, "--private")][:a.max_windows] if a.private else None   # one per document
+    private = None
+    if a.private:                                                           # one window per document
+        private = [codec.encode(t)[:, :a.seq_len] for t in texts(a.private, "--private")][:a.max_windows]
     reference = load_model(a.reference) if a.reference else None
     t = time.perf_counter()
-    try: compress(model, calib, a.sparsity, a.method, a.mode, private=private, reference=reference, progress=False)
-    except ValueError as e:                                                  # e.g. a method without the data it needs: name the flags
-        raise CLIError(str(e).replace("calib=", "--calib").replace("private=", "--private").replace("reference=", "--reference")) from None
+    try:
+        compress(model, calib, a.sparsity, a.method, a.mode, private=private, reference=reference,
+                 progress=False)
+    # e.g. a method without the data it needs: name the flags
+    except ValueError as e:
+        msg = str(e)
+        for arg in ("calib", "private", "reference"): msg = msg.replace(f"{arg}=", f"--{arg}")
+        raise CLIError(msg) from None
     secs = time.perf_counter() - t
     save_ortho(model, out)
     cfg = model.config.quantization_config
     layers = ortho_layers(model)
     n = sum(l.in_features * l.out_features for l in layers.values())
+    bits = sum(l.bits_per_param * l.in_features * l.out_features for l in layers.values()) / n
     return dict(out_dir=str(out), method=cfg.method, mode=cfg.mode, sparsity=cfg.sparsity, layers=len(layers),
                 ortho_nnz=sum(l.nnz for l in layers.values()),
-                bits_per_param=sum(l.bits_per_param * l.in_features * l.out_features for l in layers.values()) / n,
+                bits_per_param=bits,
                 calib_windows=len(calib or []), private_windows=len(private or []), seconds=round(secs, 2))
 
 # %% ../nbs/90_cli.ipynb #fee48473
 def cmd_generate(a) -> str:
     "`libortho generate`: the continuation of `--prompt` by the model in DIR at `--alpha`."
-    from libortho_nb.engine import alpha as alpha_ctx, LIBORTHO_CONFIG
+    from libortho_nb.engine import alpha as alpha_ctx
+    from libortho_nb.checkpoint import LIBORTHO_CONFIG
     folder = model_folder(a.dir)
-    if not (folder / LIBORTHO_CONFIG).is_file(): raise CLIError(f"{folder} holds no {LIBORTHO_CONFIG}: --alpha needs a model written by `libortho compress`")
+    if not (folder / LIBORTHO_CONFIG).is_file():
+        raise CLIError(f"{folder} holds no {LIBORTHO_CONFIG}: --alpha needs a model written "
+                       "by `libortho compress`")
     model = load_model(folder)
-    with alpha_ctx(model, a.alpha): return continue_text(model, text_codec(folder, model), a.prompt, a.max_new_tokens, a.temperature, a.seed)
+    with alpha_ctx(model, a.alpha):
+        return continue_text(model, text_codec(folder, model), a.prompt, a.max_new_tokens, a.temperature,
+                             a.seed)
 
 # %% ../nbs/90_cli.ipynb #7db9e0a5
 def _router_shape(model) -> tuple[int, int]:
     from libortho_nb.okr import find_routers
     try: routers = find_routers(model)
     except TypeError as e: raise CLIError(str(e)) from None
-    if not routers: raise CLIError(f"the model ({type(model).__name__}) has no mixture-of-experts router: OKR watermarks MoE models")
+    if not routers:
+        raise CLIError(f"the model ({type(model).__name__}) has no mixture-of-experts router: OKR "
+                       "watermarks MoE models")
     E, H = next(iter(routers.values())).weight.shape
     return int(E), int(H)
 
+# %% ../nbs/90_cli.ipynb #2bd9a308
 def cmd_keygen(a) -> dict:
     "`libortho keygen`: write a `WatermarkKey` for the model's routers from a seed."
     from libortho_nb.okr import WatermarkKey
     out = Path(a.keyfile)
-    if out.exists(): raise CLIError(f"{out} exists: refusing to overwrite a key (remove it or choose another KEYFILE)")
+    if out.exists():
+        raise CLIError(f"{out} exists: refusing to overwrite a key (remove it or choose another KEYFILE)")
     if not 0 <= a.seed < 2**63: raise CLIError(f"--seed must be in [0, 2**63), got {a.seed}")
     E, H = _router_shape(load_model(a.model))
     key = WatermarkKey.from_seed(a.seed, H, E)
     key.save(out)
     return dict(keyfile=str(out), num_experts=E, hidden_size=H, fingerprint=key.fingerprint)
 
+# %% ../nbs/90_cli.ipynb #e5b3f4ee
 def load_key(path: str|os.PathLike):
     "The `WatermarkKey` in `path`, or a `CLIError`."
     from libortho_nb.okr import WatermarkKey
     if not Path(path).is_file(): raise CLIError(f"{path}: no such key file (make one with `libortho keygen`)")
     try: return WatermarkKey.load(path)
     except ValueError as e: raise CLIError(str(e)) from None
-    except Exception as e: raise CLIError(f"{path} is not a key file written by `libortho keygen` ({type(e).__name__})") from None
+    except Exception as e:
+        raise CLIError(f"{path} is not a key file from `libortho keygen` ({type(e).__name__})") from None
 
 # %% ../nbs/90_cli.ipynb #175fb38f
 def _key_for(model, key, folder):
     E, H = _router_shape(model)
     if (key.num_experts, key.hidden_size) != (E, H):
-        raise CLIError(f"the key is for {key.num_experts} experts x hidden {key.hidden_size}, but {folder} routes {E} x {H}: not this model's key")
+        raise CLIError(f"the key is for {key.num_experts} experts x hidden {key.hidden_size}, but {folder} "
+                       f"routes {E} x {H}: not this model's key")
 
+# %% ../nbs/90_cli.ipynb #901d4acb
+def _settings(a):
+    "The `OKRSettings` of the `--rho` and `--dead-zone` flags."
+    from libortho_nb.okr import OKRSettings
+    try: return OKRSettings(rho=a.rho, dead_zone=a.dead_zone)
+    except (TypeError, ValueError) as e: raise CLIError(str(e)) from None
+
+# %% ../nbs/90_cli.ipynb #c9979d57
 def cmd_watermark_generate(a) -> str:
-    "`libortho watermark generate`: a continuation of `--prompt` sampled with the key applied to the model's routers."
-    from libortho_nb.detector import okr_generate
+    "`libortho watermark generate`: a continuation of `--prompt` sampled with the key applied to the routers."
+    from libortho_nb.okr import okr_generate
     folder = model_folder(a.model_dir)
     key, model = load_key(a.key), load_model(folder)
     _key_for(model, key, folder)
     if not a.prompt: raise CLIError("--prompt must not be empty")
     codec = text_codec(folder, model)
     ids = codec.encode(a.prompt)
-    try: out = okr_generate(model, key, ids, a.max_new_tokens, rho=a.rho, dead_zone=a.dead_zone, layers=a.layers,
-                            do_sample=a.temperature > 0, seed=a.seed, **(dict(temperature=a.temperature) if a.temperature > 0 else {}))
-    except (TypeError, ValueError) as e: raise CLIError(str(e)) from None              # e.g. a model whose last layer is not MoE
+    sampling = dict(temperature=a.temperature) if a.temperature > 0 else {}
+    try:
+        out = okr_generate(model, key, ids, a.max_new_tokens, _settings(a), layers=a.layers,
+                           do_sample=a.temperature > 0,
+                           seed=a.seed, **sampling)
+    except (TypeError, ValueError) as e:
+        raise CLIError(str(e)) from None              # e.g. a model whose last layer is not MoE
     return codec.decode(out[0, ids.shape[1]:])
 
+# %% ../nbs/90_cli.ipynb #636958d4
 def detect_ids(model, key, ids: torch.Tensor, # `[B, T]` token ids
-               rho: float=0.9, dead_zone: float=0.1, layers: str="last", p_threshold: float=0.01,
+               settings, # the generator's `OKRSettings`
+               layers: str="last", # the generator's keyed layers
+               p_threshold: float=0.01, # say "watermarked" at p <= this
                n_null: int=199, # null keys: p-values in steps of 1 / (n_null + 1)
                prompt_len: int=0, # leading tokens not scored
               ) -> list[dict]:
     "`OKRDetector`'s findings per row of `ids`, as plain dicts with a verdict."
     from libortho_nb.detector import OKRDetector
-    try: out = OKRDetector(model, key, rho=rho, dead_zone=dead_zone, layers=layers, n_null=n_null)(ids, prompt_len=prompt_len, p_threshold=p_threshold)
-    except (TypeError, ValueError) as e: raise CLIError(str(e)) from None              # e.g. a model whose last layer is not MoE
-    return [dict(tokens_scored=int(out.num_tokens_scored[i]), opportunities=int(out.num_opportunities[i]), score=float(out.score[i]),
+    try:
+        det = OKRDetector(model, key, settings, layers=layers, n_null=n_null)
+        out = det(ids, prompt_len=prompt_len, p_threshold=p_threshold)
+    except (TypeError, ValueError) as e:
+        raise CLIError(str(e)) from None              # e.g. a model whose last layer is not MoE
+    return [dict(tokens_scored=int(out.num_tokens_scored[i]), opportunities=int(out.num_opportunities[i]),
+                 score=float(out.score[i]),
                  z_score=float(out.z_score[i]), p_value=float(out.p_value[i]),
-                 verdict="watermarked" if out.prediction[i] else "not detected", p_threshold=p_threshold) for i in range(len(ids))]
+                 verdict="watermarked" if out.prediction[i] else "not detected",
+                 p_threshold=p_threshold) for i in range(len(ids))]
 
+# %% ../nbs/90_cli.ipynb #c890dbf1
 def cmd_watermark_detect(a) -> dict:
     "`libortho watermark detect`: z-score, p-value and verdict for the text in TEXTFILE."
     folder = model_folder(a.model_dir)
     key, text = load_key(a.key), read_text_file(a.textfile)
     model = load_model(folder)
     _key_for(model, key, folder)
-    return detect_ids(model, key, text_codec(folder, model).encode(text), a.rho, a.dead_zone, a.layers, a.p_threshold, a.n_null)[0]
+    ids = text_codec(folder, model).encode(text)
+    return detect_ids(model, key, ids, _settings(a), a.layers, a.p_threshold, a.n_null)[0]
 
 # %% ../nbs/90_cli.ipynb #62b1aacd
 def killswitch(folder: str|os.PathLike, # a canary model folder (`save_pretrained` files and canaries.json)
@@ -217,10 +276,11 @@ def killswitch(folder: str|os.PathLike, # a canary model folder (`save_pretraine
                alphas=(0.0, 0.25, 0.5, 0.75, 1.0), # where the curve is measured
               ) -> pd.DataFrame:
     "The alpha trade-off of the canary model in `folder`: one `alpha_point` row per alpha."
-    from libortho_nb.explorers import load_canary_lab, alpha_curve
+    from libortho_nb.lab.explorers import load_canary_lab, alpha_curve
     lab = load_canary_lab(folder, n_canaries=n_canaries, n_candidates=n_candidates)
     return alpha_curve(lab, alphas, sparsity, method)
 
+# %% ../nbs/90_cli.ipynb #83b79914
 def watermark_table(folder: str|os.PathLike, # an MoE model folder
                     key_seed: int=2026, # the demo key's seed
                     n_texts: int=4, # prompts, each continued with and without the key
@@ -228,56 +288,86 @@ def watermark_table(folder: str|os.PathLike, # an MoE model folder
                     rho: float=0.01, dead_zone: float=0.1, # OKR at the last MoE layer
                     n_null: int=199, # detector null keys
                    ) -> pd.DataFrame:
-    "Held-out prompts (48 bytes) continued with and without the key (same sampling seeds), and the detector's verdict on each continuation."
-    from libortho_nb.okr import WatermarkKey
-    from libortho_nb.detector import okr_generate
-    from libortho_nb.corpus import stdlib_corpus, split_corpus, encode_bytes
+    "Held-out prompts (48 bytes) continued with and without the key (same seeds), and the detector's verdict on each."
+    from libortho_nb.okr import WatermarkKey, OKRSettings, okr_generate
+    from libortho_nb.lab.corpus import held_out_prompts
     model = load_model(folder)
     E, H = _router_shape(model)
     key = WatermarkKey.from_seed(key_seed, H, E)
-    _, held = split_corpus(stdlib_corpus())
-    prompts = torch.stack([encode_bytes(t)[:48] for t in held if len(t.encode()) >= 48][:n_texts]).long()   # [n_texts, 48]
-    rows = []
+    prompts = held_out_prompts(n_texts, 48)                                  # [n_texts, 48]
+    rows, settings = [], OKRSettings(rho=rho, dead_zone=dead_zone)
     for name, k in (("with key", key), ("without key", None)):
-        ids = okr_generate(model, k, prompts, new_tokens, rho=rho, dead_zone=dead_zone, layers="last")
-        for i, r in enumerate(detect_ids(model, key, ids, rho, dead_zone, "last", 0.01, n_null, prompt_len=prompts.shape[1])):
+        ids = okr_generate(model, k, prompts, new_tokens, settings, layers="last")
+        for i, r in enumerate(detect_ids(model, key, ids, settings, "last", 0.01, n_null,
+                                         prompt_len=prompts.shape[1])):
             rows.append(dict(generated=name, text=i, **r))
     return pd.DataFrame(rows)
 
 # %% ../nbs/90_cli.ipynb #9869371c
 def _demo_plots(curve: pd.DataFrame, wm: pd.DataFrame, out: Path):
-    import matplotlib; matplotlib.use("Agg")
+    import matplotlib
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 2, figsize=(9, 3))
-    ax[0].plot(curve.alpha, curve.extraction, "o-", label="extraction"); ax[0].set_ylabel("canaries extracted"); ax[0].set_ylim(-0.05, 1.05)
-    ax[1].plot(curve.alpha, curve.perplexity, "o-", color="C1"); ax[1].set_ylabel("held-out perplexity")
-    for a in ax: a.set_xlabel("alpha"); a.grid(alpha=0.3)
-    fig.suptitle("the kill switch: alpha against what the model reveals and how well it predicts"); fig.tight_layout()
-    fig.savefig(out / "killswitch.png", dpi=80); plt.close(fig)
+    ax[0].plot(curve.alpha, curve.extraction, "o-", label="extraction")
+    ax[0].set_ylabel("canaries extracted")
+    ax[0].set_ylim(-0.05, 1.05)
+    ax[1].plot(curve.alpha, curve.perplexity, "o-", color="C1")
+    ax[1].set_ylabel("held-out perplexity")
+    for a in ax:
+        a.set_xlabel("alpha")
+        a.grid(alpha=0.3)
+    fig.suptitle("the kill switch: alpha against what the model reveals and how well it predicts")
+    fig.tight_layout()
+    fig.savefig(out / "killswitch.png", dpi=80)
+    plt.close(fig)
     fig, ax = plt.subplots(figsize=(5, 3))
-    for i, (g, d) in enumerate(wm.groupby("generated", sort=False)): ax.plot([i] * len(d), d.z_score, "o", ms=8, alpha=0.7)
-    ax.set_xticks(range(wm.generated.nunique()), wm.generated.unique()); ax.set_xlim(-0.6, wm.generated.nunique() - 0.4)
-    ax.set_ylabel("detector z-score"); ax.set_title("OKR: texts generated with and without the key"); ax.grid(alpha=0.3)
-    fig.tight_layout(); fig.savefig(out / "watermark.png", dpi=80); plt.close(fig)
+    for i, (g, d) in enumerate(wm.groupby("generated", sort=False)):
+        ax.plot([i] * len(d), d.z_score, "o", ms=8, alpha=0.7)
+    ax.set_xticks(range(wm.generated.nunique()), wm.generated.unique())
+    ax.set_xlim(-0.6, wm.generated.nunique() - 0.4)
+    ax.set_ylabel("detector z-score")
+    ax.set_title("OKR: texts generated with and without the key")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "watermark.png", dpi=80)
+    plt.close(fig)
 
+# %% ../nbs/90_cli.ipynb #d3m0lab1
+def _need_lab():
+    "A `CLIError` unless the lab's libraries (the `lab` extra) are installed: the demo runs the lab's experiments."
+    import importlib.util
+    missing = [m for m in ("scipy", "matplotlib", "ipywidgets", "peft") if importlib.util.find_spec(m) is None]
+    if missing: raise CLIError(f"libortho demo needs the lab extra ({', '.join(missing)} missing): pip install 'libortho_nb[lab]'")
+
+# %% ../nbs/90_cli.ipynb #eb7a27f5
 def cmd_demo(a):
     "`libortho demo`: the kill switch and a watermark on the committed models; prints tables, writes plots."
+    _need_lab()
     models, out = Path(a.models), Path(a.out)
     check_method(a.method)
     for name in ("llama-canaries", "moe-small"):
         model_folder(models / name)
-    if not (models / "llama-canaries" / "canaries.json").is_file(): raise CLIError(f"{models / 'llama-canaries'} has no canaries.json: expected the canary model of the privacy experiment")
+    if not (models / "llama-canaries" / "canaries.json").is_file():
+        raise CLIError(f"{models / 'llama-canaries'} has no canaries.json: expected the canary model of "
+                       "the privacy experiment")
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     curve = killswitch(models / "llama-canaries", a.canaries, a.n_candidates, a.sparsity, a.method)
     wm = watermark_table(models / "moe-small", a.key_seed, a.texts, a.new_tokens, a.rho)
     _demo_plots(curve, wm, out)
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40, "display.float_format", "{:.4g}".format):
-        print(f"== The kill switch: {models / 'llama-canaries'}, compressed with method={a.method}, sparsity={a.sparsity:g}; "
-              f"{a.canaries or 'all'} canaries, {a.n_candidates} sampled candidates each for exposure (bits) ==")
-        print(curve[["alpha", "extraction", "exposure", "exposure_skewnorm", "perplexity", "completion", "secret"]].to_string(index=False))
-        print(f"\n== A watermark: {models / 'moe-small'}, key seed {a.key_seed}, OKR on the last MoE layer at rho={a.rho:g}; "
-              f"{a.new_tokens} bytes sampled per text after a 48-byte held-out prompt; OKRDetector with 199 random keys ==")
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40,
+                           "display.float_format", "{:.4g}".format):
+        print(f"== The kill switch: {models / 'llama-canaries'}, compressed with method={a.method}, "
+              f"sparsity={a.sparsity:g}; "
+              f"{a.canaries or 'all'} canaries, {a.n_candidates} sampled candidates each "
+              "for exposure (bits) ==")
+        print(curve[["alpha", "extraction", "exposure", "exposure_skewnorm", "perplexity", "completion",
+                     "secret"]].to_string(index=False))
+        print(f"\n== A watermark: {models / 'moe-small'}, key seed {a.key_seed}, OKR on the last MoE "
+              f"layer at rho={a.rho:g}; "
+              f"{a.new_tokens} bytes sampled per text after a 48-byte held-out prompt; OKRDetector "
+              "with 199 random keys ==")
         print(wm.drop(columns=["p_threshold"]).to_string(index=False))
     print(f"\nplots: {out / 'killswitch.png'}, {out / 'watermark.png'}; {time.perf_counter() - t:.0f} s")
 
@@ -288,10 +378,13 @@ def _unit(lo_open=False, hi_open=True):
         try: v = float(s)
         except ValueError: raise argparse.ArgumentTypeError(f"must be a number, got {s!r}") from None
         ok = (v > 0 if lo_open else v >= 0) and (v < 1 if hi_open else v <= 1)
-        if not ok: raise argparse.ArgumentTypeError(f"must be in {'(' if lo_open else '['}0, 1{')' if hi_open else ']'}, got {s}")
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be in {'(' if lo_open else '['}0, "
+                                             f"1{')' if hi_open else ']'}, got {s}")
         return v
     return f
 
+# %% ../nbs/90_cli.ipynb #91dec249
 def _positive(s):
     "argparse type: an int >= 1."
     try: v = int(s)
@@ -299,15 +392,18 @@ def _positive(s):
     if v < 1: raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
     return v
 
+# %% ../nbs/90_cli.ipynb #9683b200
 def _nonneg(s):
     "argparse type: a finite float >= 0."
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f"must be a number, got {s!r}") from None
-    if not (v >= 0 and math.isfinite(v)): raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {s}")
+    if not (v >= 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {s}")
     return v
 
+# %% ../nbs/90_cli.ipynb #a40f7a67
 def _printer(fn):
-    "Run a command and print what it returns: text as is, a dict as `key: value` lines or, with `--json`, one JSON object."
+    "Run a command and print what it returns: text as is, a dict as `key: value` lines or one JSON object (`--json`)."
     def run(a):
         r = fn(a)
         if isinstance(r, str): print(r)
@@ -315,60 +411,106 @@ def _printer(fn):
         else: print("\n".join(f"{k}: {v}" for k, v in r.items()))
     return run
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="libortho", description="LibOrtho: dual-stream weights with a privacy dial; OKR: keyed MoE routing watermarks.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+# %% ../nbs/90_cli.ipynb #be053560
+def _add_compress(sub):
     c = sub.add_parser("compress", help="calibrate and convert a model's linear layers; save with save_ortho")
-    c.add_argument("model_dir", metavar="MODEL_DIR"); c.add_argument("out_dir", metavar="OUT_DIR")
-    c.add_argument("--sparsity", type=_unit(), default=0.01, help="fraction of each layer in the Ortho stream, in [0, 1)")
-    c.add_argument("--method", default=None, help="how Ortho entries are chosen, one of libortho_nb.engine.METHODS (default: the library's, by whether --private is given)")
+    c.add_argument("model_dir", metavar="MODEL_DIR")
+    c.add_argument("out_dir", metavar="OUT_DIR")
+    c.add_argument("--sparsity", type=_unit(), default=0.01, help="fraction of each layer in the "
+                                                                  "Ortho stream, in [0, 1)")
+    c.add_argument("--method", default=None,
+                   help="how Ortho entries are chosen, one of libortho_nb.engine.METHODS "
+                        "(default: the library's, by whether --private or --reference is given)")
     c.add_argument("--mode", choices=("residual", "outlier"), default=None)
-    c.add_argument("--calib", metavar="FILE", help="general calibration text: a file (paragraphs) or a folder of .txt files")
+    c.add_argument("--calib", metavar="FILE", help="general calibration text: a file (paragraphs) or a "
+                                                   "folder of .txt files")
     c.add_argument("--private", metavar="FILE", help="the text to hide, for the private-aware methods")
-    c.add_argument("--reference", metavar="MODEL_DIR", help="the model before fine-tuning, for --method delta")
+    c.add_argument("--reference", metavar="MODEL_DIR",
+                   help="the model before fine-tuning, for --method delta")
     c.add_argument("--seq-len", type=_positive, default=256, help="tokens per calibration window")
     c.add_argument("--max-windows", type=_positive, default=64, help="calibration windows at most")
     c.set_defaults(run=_printer(cmd_compress))
+
+# %% ../nbs/90_cli.ipynb #2d2b0fb9
+def _add_generate(sub):
     g = sub.add_parser("generate", help="continue a prompt with a compressed model at a given alpha")
-    g.add_argument("dir", metavar="DIR"); g.add_argument("--prompt", required=True)
-    g.add_argument("--alpha", type=_unit(hi_open=False), default=1.0, help="0: the Base stream alone; 1: both streams")
+    g.add_argument("dir", metavar="DIR")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--alpha", type=_unit(hi_open=False), default=1.0, help="0: the Base stream "
+                                                                           "alone; 1: both streams")
     g.add_argument("--max-new-tokens", type=_positive, default=40)
-    g.add_argument("--temperature", type=_nonneg, default=0.0, help="0: greedy"); g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--temperature", type=_nonneg, default=0.0, help="0: greedy")
+    g.add_argument("--seed", type=int, default=0)
     g.set_defaults(run=_printer(cmd_generate))
+
+# %% ../nbs/90_cli.ipynb #e4be46f4
+def _add_keygen(sub):
     k = sub.add_parser("keygen", help="make an OKR watermark key for a model's routers")
-    k.add_argument("keyfile", metavar="KEYFILE"); k.add_argument("--seed", type=int, required=True); k.add_argument("--model", required=True, metavar="MODEL_DIR")
+    k.add_argument("keyfile", metavar="KEYFILE")
+    k.add_argument("--seed", type=int, required=True)
+    k.add_argument("--model", required=True, metavar="MODEL_DIR")
     k.set_defaults(run=_printer(cmd_keygen))
+
+# %% ../nbs/90_cli.ipynb #365e9155
+def _add_watermark(sub):
     w = sub.add_parser("watermark", help="generate or detect OKR-watermarked text")
     wsub = w.add_subparsers(dest="action", required=True, parser_class=_Parser)
     wg = wsub.add_parser("generate", help="continue a prompt with the key applied to the routers")
     wd = wsub.add_parser("detect", help="z-score, p-value and verdict for a text file")
     for q in (wg, wd):
-        q.add_argument("model_dir", metavar="MODEL_DIR"); q.add_argument("--key", required=True, metavar="KEYFILE")
-        q.add_argument("--rho", type=_unit(lo_open=True, hi_open=False), default=0.9, help="OKR's relative threshold, in (0, 1]")
+        q.add_argument("model_dir", metavar="MODEL_DIR")
+        q.add_argument("--key", required=True, metavar="KEYFILE")
+        q.add_argument("--rho", type=_unit(lo_open=True, hi_open=False), default=0.9,
+                       help="OKR's relative threshold, in (0, 1]")
         q.add_argument("--dead-zone", type=_nonneg, default=0.1)
-        q.add_argument("--layers", choices=("last", "all"), default="last", help="MoE layers keyed: the last (default, scored exactly) or all")
-    wg.add_argument("--prompt", required=True); wg.add_argument("--max-new-tokens", type=_positive, default=512)
-    wg.add_argument("--temperature", type=_nonneg, default=1.0, help="0: greedy; the detector's null is exact for any text"); wg.add_argument("--seed", type=int, default=0)
+        q.add_argument("--layers", choices=("last", "all"), default="last",
+                       help="MoE layers keyed: the last (default, scored exactly) or all")
+    wg.add_argument("--prompt", required=True)
+    wg.add_argument("--max-new-tokens", type=_positive, default=512)
+    wg.add_argument("--temperature", type=_nonneg, default=1.0, help="0: greedy; the detector's null "
+                                                                     "is exact for any text")
+    wg.add_argument("--seed", type=int, default=0)
     wg.set_defaults(run=_printer(cmd_watermark_generate))
-    wd.add_argument("textfile", metavar="TEXTFILE"); wd.add_argument("--json", action="store_true", help="print one JSON object")
-    wd.add_argument("--p-threshold", type=_unit(lo_open=True), default=0.01, help="say 'watermarked' at p <= this (the false-positive rate)")
-    wd.add_argument("--n-null", type=_positive, default=199, help="random keys the score is tested against (p-values in steps of 1/(n+1))")
+    wd.add_argument("textfile", metavar="TEXTFILE")
+    wd.add_argument("--json", action="store_true", help="print one JSON object")
+    wd.add_argument("--p-threshold", type=_unit(lo_open=True), default=0.01,
+                    help="say 'watermarked' at p <= this (the false-positive rate)")
+    wd.add_argument("--n-null", type=_positive, default=199,
+                    help="random keys the score is tested against (p-values in steps of 1/(n+1))")
     wd.set_defaults(run=_printer(cmd_watermark_detect))
-    d = sub.add_parser("demo", help="the kill switch and a watermark on the committed small models: tables and plots")
+
+# %% ../nbs/90_cli.ipynb #f1d134f3
+def _add_demo(sub):
+    d = sub.add_parser("demo", help="the kill switch and a watermark on the committed small "
+                                    "models: tables and plots")
     d.add_argument("--models", default="models", help="folder holding llama-canaries/ and moe-small/")
     d.add_argument("--out", default="demo_out", help="folder for the plots")
     d.add_argument("--canaries", type=_positive, default=None, help="use the first N canaries (default: all)")
-    d.add_argument("--n-candidates", type=_positive, default=1000, help="sampled candidates per canary for exposure")
-    d.add_argument("--sparsity", type=_unit(), default=0.01); d.add_argument("--method", default="contrastive", help="how Ortho entries are chosen (see compress)")
-    d.add_argument("--key-seed", type=int, default=2026); d.add_argument("--texts", type=_positive, default=4)
+    d.add_argument("--n-candidates", type=_positive, default=1000, help="sampled candidates "
+                                                                        "per canary for exposure")
+    d.add_argument("--sparsity", type=_unit(), default=0.01)
+    d.add_argument("--method", default="contrastive", help="how Ortho entries are chosen (see compress)")
+    d.add_argument("--key-seed", type=int, default=2026)
+    d.add_argument("--texts", type=_positive, default=4)
     d.add_argument("--new-tokens", type=_positive, default=1024, help="bytes sampled per watermark text")
-    d.add_argument("--rho", type=_unit(lo_open=True, hi_open=False), default=0.01, help="OKR's rho for the demo texts")
+    d.add_argument("--rho", type=_unit(lo_open=True, hi_open=False), default=0.01,
+                   help="OKR's rho for the demo texts")
     d.set_defaults(run=cmd_demo)
+
+# %% ../nbs/90_cli.ipynb #62367126
+def _parser() -> argparse.ArgumentParser:
+    "The `libortho` argument parser, one sub-command per `_add_*`."
+    p = _Parser(prog="libortho", description="LibOrtho: dual-stream weights with a privacy dial; OKR: keyed "
+                                             "MoE routing watermarks.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_compress, _add_generate, _add_keygen, _add_watermark, _add_demo): add(sub)
     return p
 
+# %% ../nbs/90_cli.ipynb #697b18ab
 def _quiet_transformers():
     from transformers.utils import logging as hf_logging
-    hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 # %% ../nbs/90_cli.ipynb #f4723d47
 def main(argv: list[str]|None=None) -> int:

@@ -4,42 +4,31 @@
 
 # %% ../nbs/11_detector.ipynb #ad56d244
 from __future__ import annotations
-import hashlib, math, numbers
+import hashlib, numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from fastcore.basics import patch, store_attr
-from .okr import (WatermarkKey, ROUTERS, key_scores, safe_set, keyed_selection, find_routers, keyed_routers,
-                             apply_okr, remove_okr, _check_settings)
+from .checks import check_choice, check_int, check_real
+from .okr import (WatermarkKey, OKRSettings, okr_settings, ROUTERS, key_scores, safe_set,
+                             keyed_selection,
+                             keyed_routers, apply_okr, remove_okr, last_moe, okr_target, check_token_ids)
 
 # %% auto #0
-__all__ = ['STATISTICS', 'EDITS', 'null_keys', 'scored_tokens', 'token_divergences', 'last_layer_llr', 'teacher_forced_llr',
-           'okr_generate', 'OKRDetectorOutput', 'random_key_pvalue', 'OKRDetector', 'TokenScores', 'key_statistic',
-           'detection_output', 'edit_tokens', 'copy_paste']
+__all__ = ['STATISTICS', 'null_keys', 'scored_tokens', 'token_divergences', 'last_layer_llr', 'teacher_forced_llr',
+           'OKRDetectorOutput', 'random_key_pvalue', 'OKRDetector', 'TokenScores', 'key_statistic', 'detection_output']
 
 # %% ../nbs/11_detector.ipynb #9b17099f
-def _last_moe(model):
-    "The last router, its MoE block, the final norm and the LM head of `model`."
-    routers = find_routers(model)
-    if not routers: raise ValueError(f"found no MoE router in {type(model).__name__}")
-    name, router = list(routers.items())[-1]
-    block = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else None
-    base, head = model.base_model, model.get_output_embeddings()
-    layers, norm = getattr(base, "layers", None), getattr(base, "norm", None)
-    if layers is None or norm is None or head is None or getattr(layers[-1], "mlp", None) is not block or not hasattr(block, "experts"):
-        raise TypeError(f"{type(model).__name__}: OKRDetector needs the last decoder layer's `mlp` to be the last MoE block (with `.experts`), "
-                        f"followed by the final norm and an LM head; the last router found is {name!r}")
-    return router, block, norm, head
-
 def _check_key(model, key):
-    if not isinstance(key, WatermarkKey): raise TypeError(f"key must be a WatermarkKey, got {type(key).__name__}")
-    router = _last_moe(model)[0]
+    if not isinstance(key, WatermarkKey):
+        raise TypeError(f"key must be a WatermarkKey, got {type(key).__name__}")
+    router = last_moe(model)[0]
     E, H = router.weight.shape
     if (key.num_experts, key.hidden_size) != (E, H):
-        raise ValueError(f"key {key.fingerprint[:16]}... is [num_experts={key.num_experts}, hidden_size={key.hidden_size}] but the model routes "
+        raise ValueError(f"key {key.fingerprint[:16]}... is [num_experts={key.num_experts}, "
+                         f"hidden_size={key.hidden_size}] but the model routes "
                          f"{E} experts over hidden size {H}; this key was not made for this model")
 
 # %% ../nbs/11_detector.ipynb #afd2019e
@@ -48,49 +37,48 @@ def null_keys(key: WatermarkKey, # the true key (the null keys are checked disti
               null_seed: int=0, # names the null keys; the same seed gives the same keys
              ) -> list[WatermarkKey]:
     "`n` random keys of `key`'s shape from seeds hashed from `(null_seed, i)`, none equal to `key`."
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1: raise ValueError(f"n must be a positive int, got {n!r}")
+    check_int(n, "n", 1)
     out, i = [], 0
     while len(out) < n:
         s = int.from_bytes(hashlib.sha256(f"okr-null-key:{null_seed}:{i}".encode()).digest()[:8], "big") >> 1
-        k = WatermarkKey.from_seed(s, key.hidden_size, key.num_experts); i += 1
+        k = WatermarkKey.from_seed(s, key.hidden_size, key.num_experts)
+        i += 1
         if k.fingerprint != key.fingerprint: out.append(k)
     return out
 
 # %% ../nbs/11_detector.ipynb #7b20a297
 def _prompt_lens(prompt_len, B):
+    "One prompt length per row, from an int or a `[B]` integer tensor."
     if isinstance(prompt_len, torch.Tensor):
         if prompt_len.shape != (B,) or prompt_len.dtype.is_floating_point or prompt_len.dtype == torch.bool:
-            raise ValueError(f"prompt_len as a tensor must be integer with shape [{B}] (one per row), got {prompt_len.dtype} {list(prompt_len.shape)}")
+            raise ValueError(f"prompt_len as a tensor must be integer with shape [{B}] (one per row), got "
+                             f"{prompt_len.dtype} {list(prompt_len.shape)}")
         pl = prompt_len.long().cpu()
-    elif isinstance(prompt_len, numbers.Integral) and not isinstance(prompt_len, bool): pl = torch.full((B,), int(prompt_len))
-    else: raise TypeError(f"prompt_len must be an int or a [batch] integer tensor, got {type(prompt_len).__name__}")
+    elif isinstance(prompt_len, numbers.Integral) and not isinstance(prompt_len, bool):
+        pl = torch.full((B,), int(prompt_len))
+    else:
+        raise TypeError("prompt_len must be an int or a [batch] integer tensor, got "
+                        f"{type(prompt_len).__name__}")
     if (pl < 0).any(): raise ValueError(f"prompt_len must be >= 0, got {pl.min().item()}")
     return pl
 
-def _check_ids(input_ids, attention_mask):
-    if not isinstance(input_ids, torch.Tensor) or input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-        raise TypeError(f"input_ids must be an integer torch.Tensor, got {getattr(input_ids, 'dtype', type(input_ids).__name__)}")
-    if input_ids.ndim != 2: raise ValueError(f"input_ids must be 2-D [batch, seq_len], got shape {list(input_ids.shape)}")
-    if attention_mask is None: return torch.ones(input_ids.shape, dtype=torch.bool)
-    if attention_mask.shape != input_ids.shape: raise ValueError(f"attention_mask must have input_ids' shape {list(input_ids.shape)}, got {list(attention_mask.shape)}")
-    am = attention_mask.bool().cpu()
-    if (am[:, 1:] & ~am[:, :-1]).any(): raise ValueError("attention_mask must be right-padded (each row's ones first, then zeros); left padding shifts positions")
-    return am
-
+# %% ../nbs/11_detector.ipynb #707010b0
 def scored_tokens(input_ids: torch.Tensor, # `[B, T]` token ids
                   attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded; None: no padding
                   prompt_len: int|torch.Tensor=0, # leading tokens of each row not scored (an int or one per row)
                   ngram: int=8, # a target is scored only at the first occurrence in its row of it with its `ngram - 1` preceding tokens
                  ) -> torch.Tensor:
     "Bool `[B, T]`: the targets a detector scores: after the prompt, not padding, not the first token, each n-gram once per row."
-    am = _check_ids(input_ids, attention_mask)
-    if isinstance(ngram, bool) or not isinstance(ngram, numbers.Integral) or ngram < 1: raise ValueError(f"ngram must be a positive int, got {ngram!r}")
+    am = check_token_ids(input_ids, attention_mask)
+    check_int(ngram, "ngram", 1)
     ids = input_ids.cpu().long()
     B, T = ids.shape
     pl, pos = _prompt_lens(prompt_len, B), torch.arange(T)
     elig = (pos >= pl[:, None]) & (pos >= 1) & am                                          # [B, T]
-    win = torch.cat([ids.new_full((B, ngram - 1), -1), ids], 1).unfold(1, ngram, 1)      # [B, T, ngram]: ids[j-ngram+1 .. j]
-    rows = torch.cat([torch.arange(B)[:, None, None].expand(B, T, 1), win], -1)[elig]    # [n, ngram + 1], row index first
+    # [B, T, ngram]: ids[j-ngram+1 .. j]
+    win = torch.cat([ids.new_full((B, ngram - 1), -1), ids], 1).unfold(1, ngram, 1)
+    # [n, ngram + 1], row index first
+    rows = torch.cat([torch.arange(B)[:, None, None].expand(B, T, 1), win], -1)[elig]
     out = torch.zeros(B, T, dtype=torch.bool)
     if rows.shape[0] == 0: return out
     inv = torch.unique(rows, dim=0, return_inverse=True)[1]                               # [n] n-gram id
@@ -110,36 +98,42 @@ def token_divergences(lp_keyed: torch.Tensor, # `[n, V]` keyed log-probabilities
     m = (pc * d).sum(-1)                                                                 # E_clean[d] = -KL
     return d.gather(1, target[:, None])[:, 0], -m, ((pc * d * d).sum(-1) - m * m).clamp(min=0)
 
+# %% ../nbs/11_detector.ipynb #54646b52
 @torch.no_grad()
 def _capture(model, input_ids, attention_mask):
     "One clean teacher-forced forward: the last MoE layer's input `x`, output `y`, the final norm's input `h`, and the logits."
-    router, block, norm, head = _last_moe(model)
+    router, block, norm, head = last_moe(model)
     seen = {}
     hooks = [block.register_forward_pre_hook(lambda m, a: seen.__setitem__("x", a[0])),
-             block.register_forward_hook(lambda m, a, o: seen.__setitem__("y", o[0] if isinstance(o, tuple) else o)),
+             block.register_forward_hook(lambda m, a, o: seen.__setitem__("y", o[0] if isinstance(o,
+                                                                                                  tuple) else o)),
              norm.register_forward_pre_hook(lambda m, a: seen.__setitem__("h", a[0]))]
     try: logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
     finally:
         for h in hooks: h.remove()
     return seen["x"], seen["y"], seen["h"], logits
 
+# %% ../nbs/11_detector.ipynb #f6e74064
 @torch.no_grad()
 def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
                    keys: list[WatermarkKey], # keys to score under; each gives one row of the result
                    input_ids: torch.Tensor, # `[B, T]` token ids
                    scored: torch.Tensor, # bool `[B, T]` targets to score (`scored_tokens`)
-                   rho: float=0.9, dead_zone: float=0.1, rule: str="boundary", epsilon: float|None=None, # as in `apply_okr`
+                   settings: OKRSettings, # the generator's settings
                    attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     "With only the last MoE layer keyed, per key and scored target: `llr`, `kl`, `var` `[K, n]` (see `token_divergences`), `opportunity [n]`, `changed [K, n]`."
-    _check_settings(rule, rho, dead_zone, epsilon)
-    router, block, norm, head = _last_moe(model)
+    settings = okr_settings(settings)
+    router, block, norm, head = last_moe(model)
     select, weights, sorted_ = ROUTERS[type(router)]
     dev = router.weight.device
     ids, sc = input_ids.to(dev), scored.to(dev)
     x, y, h, logits = _capture(model, ids, None if attention_mask is None else attention_mask.to(dev))
-    ctx = torch.zeros_like(sc); ctx[:, :-1] = sc[:, 1:]                                  # the position whose output predicts each scored target
-    x, h, tgt = x[ctx], h[ctx], ids[sc]                                                   # [n, H], [n, H], [n]
+    ctx = torch.zeros_like(sc)
+    # the position whose output predicts each scored target
+    ctx[:, :-1] = sc[:, 1:]
+    # [n, H], [n, H], [n]
+    x, h, tgt = x[ctx], h[ctx], ids[sc]
     lp_clean = logits[ctx].float().log_softmax(-1)                                       # [n, V]
     K, n = len(keys), x.shape[0]
     llr, kl, var = (torch.zeros(K, n, device=dev) for _ in range(3))
@@ -148,82 +142,59 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     xr, lg, s, w_src, idx = select(router, x)
     k, E = idx.shape[1], s.shape[1]
     top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)                  # [n, E]
-    safe = safe_set(s, top, rule, rho, lg, epsilon)
+    safe = safe_set(s, top, settings, lg)
     n_safe_top = (safe & top).sum(-1)
-    opportunity = (n_safe_top > 0) & (safe.sum(-1) > n_safe_top)                        # [n], the same for every key
+    # [n], the same for every key
+    opportunity = (n_safe_top > 0) & (safe.sum(-1) > n_safe_top)
     one = torch.ones(n, 1, dtype=w_src.dtype, device=dev)
-    per_expert = torch.stack([block.experts(xr, torch.full((n, 1), e, device=dev), one) for e in range(E)], 1)   # [n, E, H]
-    def moe_out(rows, sel, w): return (w[..., None].to(per_expert.dtype) * per_expert[rows[:, None], sel]).sum(1)  # [m, H]
+    # [n, E, H]
+    per_expert = torch.stack([block.experts(xr, torch.full((n, 1), e, device=dev), one) for e in range(E)], 1)
+    def moe_out(rows, sel, w):
+        return (w[..., None].to(per_expert.dtype) * per_expert[rows[:, None], sel]).sum(1)  # [m, H]
     for i, key in enumerate(keys):
-        new_top, _, _, changed = keyed_selection(top, safe, key_scores(xr, key.weight.to(dev)), dead_zone)
+        new_top, _, _, changed = keyed_selection(top, safe, key_scores(xr, key.weight.to(dev)),
+                                                 settings.dead_zone)
         rows = changed.nonzero()[:, 0]
         if len(rows) == 0: continue
-        kidx = torch.topk(s[rows].masked_fill(~new_top[rows], float("-inf")), k, dim=-1, sorted=sorted_)[1]   # [m, k]
+        # [m, k]
+        kidx = torch.topk(s[rows].masked_fill(~new_top[rows], float("-inf")), k, dim=-1, sorted=sorted_)[1]
         kw = weights(router, lg[rows], w_src[rows].gather(1, kidx))
         cw = weights(router, lg[rows], w_src[rows].gather(1, idx[rows]))
-        hk = h[rows] + moe_out(rows, kidx, kw) - moe_out(rows, idx[rows], cw)           # the final norm's input had the key chosen
-        llr[i, rows], kl[i, rows], var[i, rows] = token_divergences(head(norm(hk)).float().log_softmax(-1), lp_clean[rows], tgt[rows])
+        # the final norm's input had the key chosen
+        hk = h[rows] + moe_out(rows, kidx, kw) - moe_out(rows, idx[rows], cw)
+        llr[i, rows], kl[i, rows], var[i, rows] = token_divergences(head(norm(hk)).float().log_softmax(-1),
+                                                                    lp_clean[rows], tgt[rows])
         changed_all[i] = changed
     return llr, kl, var, opportunity, changed_all
 
 # %% ../nbs/11_detector.ipynb #ec9607cc
-def _okr_target(model, layers):
-    if layers == "all": return model
-    if layers == "last": return _last_moe(model)[1]
-    raise ValueError(f"layers must be 'last' or 'all', got {layers!r}")
-
 @torch.no_grad()
 def teacher_forced_llr(model: nn.Module, # a clean MoE causal LM
                        key: WatermarkKey, # the key
                        input_ids: torch.Tensor, # `[B, T]`
                        scored: torch.Tensor, # bool `[B, T]` targets to score
-                       rho: float=0.9, dead_zone: float=0.1, rule: str="boundary", epsilon: float|None=None, # as in `apply_okr`
+                       settings: OKRSettings, # the generator's settings
                        layers: str="last", # "last": key the last MoE layer only; "all": every MoE layer
                        attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     "`llr`, `kl`, `var` `[n]` at the scored targets (`token_divergences`) from a keyed (`apply_okr`) and a clean forward, and where any keyed layer had an opportunity `[n]`."
-    target = _okr_target(model, layers)
+    target = okr_target(model, layers)
     dev = next(model.parameters()).device
     ids, sc = input_ids.to(dev), scored.to(dev)
     am = None if attention_mask is None else attention_mask.to(dev)
-    ctx = torch.zeros_like(sc); ctx[:, :-1] = sc[:, 1:]
-    def lp(): return model(input_ids=ids, attention_mask=am, use_cache=False).logits[ctx].float().log_softmax(-1)   # [n, V]
+    ctx = torch.zeros_like(sc)
+    ctx[:, :-1] = sc[:, 1:]
+    def lp():
+        # [n, V]
+        return model(input_ids=ids, attention_mask=am, use_cache=False).logits[ctx].float().log_softmax(-1)
     clean = lp()
-    keyed_r = apply_okr(target, key, rho, dead_zone, rule, epsilon, record_tokens=True)
+    keyed_r = apply_okr(target, key, settings, record_tokens=True)
     try:
         keyed = lp()
-        opp = torch.stack([r.history[-1][0].view(ids.shape) for r in keyed_r.values()]).any(0)[ctx]   # [n] any keyed layer had a choice
+        # [n] any keyed layer had a choice
+        opp = torch.stack([r.history[-1][0].view(ids.shape) for r in keyed_r.values()]).any(0)[ctx]
     finally: remove_okr(target)
     return *token_divergences(keyed, clean, ids[sc]), opp
-
-# %% ../nbs/11_detector.ipynb #966008da
-@torch.no_grad()
-def okr_generate(model: nn.Module, # a clean MoE causal LM
-                 key: WatermarkKey|None, # the key; None generates without OKR (same sampling settings)
-                 prompts: torch.Tensor, # `[B, P]` prompt ids (all rows the same length: no padding)
-                 max_new_tokens: int, # tokens generated per row (exactly this many)
-                 rho: float=0.9, dead_zone: float=0.1, rule: str="boundary", epsilon: float|None=None, # as in `apply_okr`
-                 layers: str="last", # "last": key the last MoE layer only (what `OKRDetector` scores exactly); "all": every MoE layer
-                 do_sample: bool=True, # sample (True) or greedy (False)
-                 seed: int=0, # seeds torch's global RNG before sampling
-                 **kwargs, # passed to `model.generate` (e.g. `watermarking_config` for KGW, `top_k`)
-                ) -> torch.Tensor:
-    "`[B, P + max_new_tokens]` ids generated by `model` with OKR `key` applied to `layers`, removed again afterwards."
-    _check_ids(prompts, None)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    if keyed_routers(model): raise ValueError("OKR is already applied to this model; okr_generate applies and removes it itself")
-    target = _okr_target(model, layers)
-    if key is not None: apply_okr(target, key, rho, dead_zone, rule, epsilon)
-    try:
-        torch.manual_seed(seed)
-        p = prompts.to(next(model.parameters()).device)
-        kw = dict(top_k=0, top_p=1.0, temperature=1.0) if do_sample else {}
-        out = model.generate(p, attention_mask=torch.ones_like(p), max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
-                             do_sample=do_sample, use_cache=True, pad_token_id=0, **{**kw, **kwargs})
-    finally:
-        if key is not None: remove_okr(target)
-    return out
 
 # %% ../nbs/11_detector.ipynb #dce25691
 @dataclass
@@ -234,11 +205,13 @@ class OKRDetectorOutput:
     score: np.ndarray              # the statistic under the true key (`key_statistic`)
     null_mean: np.ndarray          # mean of the statistic under the null keys
     null_std: np.ndarray           # its standard deviation under the null keys
-    z_score: np.ndarray            # (score - null_mean) / null_std (NaN when the null is constant, e.g. nothing scored)
+    # (score - null_mean) / null_std (NaN when the null is constant, e.g. nothing scored)
+    z_score: np.ndarray
     p_value: np.ndarray            # (1 + #{null >= score}) / (M + 1): exact for a text independent of the key
     prediction: np.ndarray         # p_value <= p_threshold
     confidence: np.ndarray         # 1 - p_value
-    analytic_p_value: np.ndarray   # statistic "score" only (else NaN): P(N(0, 1) >= score), its null for text from the clean model; not key-specific
+    # statistic "score" only (else NaN): P(N(0, 1) >= score), its null for text from the clean model; not key-specific
+    analytic_p_value: np.ndarray
 
 # %% ../nbs/11_detector.ipynb #b8f9501e
 def random_key_pvalue(score: torch.Tensor, # `[B]` the statistic under the true key
@@ -253,28 +226,38 @@ class OKRDetector:
     def __init__(self,
                  model: nn.Module, # the clean MoE causal LM the text may come from (OKR not applied)
                  key: WatermarkKey, # the secret key, `[num_experts, hidden_size]` of the model
-                 rho: float=0.9, dead_zone: float=0.1, rule: str="boundary", epsilon: float|None=None, # the generator's `apply_okr` settings
+                 settings: OKRSettings|None=None, # the generator's settings; None for `OKRSettings()`
                  layers: str="last", # keyed layers of the generator: "last" (scored in one forward) or "all" (one forward per key)
                  n_null: int=199, # M null keys; p-values are multiples of 1 / (M + 1)
                  null_seed: int=0, # names the null keys
                  ngram: int=8, # score each n-gram (the target and its ngram-1 preceding tokens) once per text
                  statistic: str="score", # "score" (centred, standardised LLR) or "llr" (summed LLR)
                  batch_size: int=32, # rows per forward
+                 **overrides, # fields of `OKRSettings` (rule, rho, dead_zone, epsilon) replacing those of `settings`
                 ):
-        _check_key(model, key); _check_settings(rule, rho, dead_zone, epsilon); _okr_target(model, layers)
-        if statistic not in STATISTICS: raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        store_attr("model,key,rho,dead_zone,rule,epsilon,layers,n_null,null_seed,ngram,statistic,batch_size")
+        _check_key(model, key)
+        settings = okr_settings(settings, **overrides)
+        okr_target(model, layers)
+        check_choice(statistic, "statistic", STATISTICS)
+        check_int(batch_size, "batch_size", 1)
+        check_int(ngram, "ngram", 1)
+        store_attr("model,key,settings,layers,n_null,null_seed,ngram,statistic,batch_size")
         self.null = null_keys(key, n_null, null_seed)
 
-    def __repr__(self): return (f"OKRDetector(key={self.key.fingerprint[:16]}..., rule={self.rule!r}, rho={self.rho}, dead_zone={self.dead_zone}, "
-                                f"layers={self.layers!r}, statistic={self.statistic!r}, n_null={self.n_null}, ngram={self.ngram})")
+    def __repr__(self):
+        return (f"OKRDetector(key={self.key.fingerprint[:16]}..., {self.settings}, layers={self.layers!r}, "
+                f"statistic={self.statistic!r}, n_null={self.n_null}, ngram={self.ngram})")
 
 # %% ../nbs/11_detector.ipynb #65dbcf12
 class TokenScores(NamedTuple):
     "Per-target quantities of `OKRDetector.token_scores`: `llr`, `kl`, `var` `[1 + M, B, T]` (0 where not scored), `scored`, `opportunity` `[B, T]`."
-    llr: torch.Tensor; kl: torch.Tensor; var: torch.Tensor; scored: torch.Tensor; opportunity: torch.Tensor
+    llr: torch.Tensor
+    kl: torch.Tensor
+    var: torch.Tensor
+    scored: torch.Tensor
+    opportunity: torch.Tensor
 
+# %% ../nbs/11_detector.ipynb #3b3adb9b
 @patch
 @torch.no_grad()
 def token_scores(self: OKRDetector,
@@ -283,18 +266,21 @@ def token_scores(self: OKRDetector,
                  prompt_len: int|torch.Tensor=0, # leading tokens per row not scored
                 ) -> TokenScores:
     "`llr`, `kl`, `var` per key and target, and the scored and opportunity masks."
-    if keyed_routers(self.model): raise ValueError("OKR is applied to the model; the detector needs the clean model (call remove_okr first)")
+    if keyed_routers(self.model):
+        raise ValueError("OKR is applied to the model; the detector needs the clean model "
+                         "(call remove_okr first)")
     scored = scored_tokens(input_ids, attention_mask, prompt_len, self.ngram)
-    am = _check_ids(input_ids, attention_mask)
+    am = check_token_ids(input_ids, attention_mask)
     keys, (B, T) = [self.key, *self.null], input_ids.shape
     out, opp = torch.zeros(3, len(keys), B, T), torch.zeros(B, T, dtype=torch.bool)
-    kw = dict(rho=self.rho, dead_zone=self.dead_zone, rule=self.rule, epsilon=self.epsilon)
     for b in range(0, B, self.batch_size):
         ids, sc, m = input_ids[b:b + self.batch_size], scored[b:b + self.batch_size], am[b:b + self.batch_size]
         m = None if m.all() else m.long()
-        if self.layers == "last": *lkv, o, _ = last_layer_llr(self.model, keys, ids, sc, attention_mask=m, **kw)
+        if self.layers == "last":
+            *lkv, o, _ = last_layer_llr(self.model, keys, ids, sc, self.settings, attention_mask=m)
         else:
-            res = [teacher_forced_llr(self.model, k, ids, sc, layers="all", attention_mask=m, **kw) for k in keys]
+            res = [teacher_forced_llr(self.model, k, ids, sc, self.settings, layers="all",
+                                      attention_mask=m) for k in keys]
             lkv, o = [torch.stack([r[j] for r in res]) for j in range(3)], res[0][3]
         out[:, :, b:b + self.batch_size][:, :, sc] = torch.stack(lkv).cpu()
         opp[b:b + self.batch_size][sc] = o.cpu()
@@ -303,6 +289,7 @@ def token_scores(self: OKRDetector,
 # %% ../nbs/11_detector.ipynb #bd9fd207
 STATISTICS = ("score", "llr")
 
+# %% ../nbs/11_detector.ipynb #9ad2d49d
 def key_statistic(ts: TokenScores, # from `OKRDetector.token_scores`
                   statistic: str="score", # "score": centred, standardised LLR; "llr": summed LLR
                  ) -> torch.Tensor:
@@ -313,12 +300,13 @@ def key_statistic(ts: TokenScores, # from `OKRDetector.token_scores`
         return torch.where(v > 0, num / v.clamp(min=1e-30).sqrt(), torch.zeros_like(num))
     raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
 
+# %% ../nbs/11_detector.ipynb #16c65688
 def detection_output(ts: TokenScores, # from `OKRDetector.token_scores`
                      statistic: str="score", # see `key_statistic`
                      p_threshold: float=0.01, # predict "watermarked" at p <= this
                     ) -> OKRDetectorOutput:
     "Per row: the statistic under the true key, tested against the null keys."
-    if not (isinstance(p_threshold, numbers.Real) and 0 < p_threshold < 1): raise ValueError(f"p_threshold must be in (0, 1), got {p_threshold!r}")
+    check_real(p_threshold, "p_threshold", 0, 1, lo_open=True, hi_open=True)
     s = key_statistic(ts, statistic)                                                     # [1 + M, B]
     score, null = s[0], s[1:]
     mu, sd = null.mean(0), null.std(0)
@@ -326,8 +314,10 @@ def detection_output(ts: TokenScores, # from `OKRDetector.token_scores`
     p = random_key_pvalue(score, null)
     ap = torch.special.ndtr(-score) if statistic == "score" else torch.full_like(score, float("nan"))
     n = lambda t: t.numpy()
-    return OKRDetectorOutput(n(ts.scored.sum(-1)), n((ts.scored & ts.opportunity).sum(-1)), n(score), n(mu), n(sd), n(z), n(p), n(p <= p_threshold), n(1 - p), n(ap))
+    return OKRDetectorOutput(n(ts.scored.sum(-1)), n((ts.scored & ts.opportunity).sum(-1)), n(score), n(mu),
+                             n(sd), n(z), n(p), n(p <= p_threshold), n(1 - p), n(ap))
 
+# %% ../nbs/11_detector.ipynb #b1f9badc
 @patch
 def __call__(self: OKRDetector,
              input_ids: torch.Tensor, # `[B, T]` token ids
@@ -337,54 +327,6 @@ def __call__(self: OKRDetector,
              return_dict: bool=True, # False: only the predictions, as transformers' `WatermarkDetector`
             ) -> OKRDetectorOutput|np.ndarray:
     "Score a batch: per row the tokens scored, opportunities, statistic, z-score, exact random-key p-value, prediction, confidence."
-    out = detection_output(self.token_scores(input_ids, attention_mask, prompt_len), self.statistic, p_threshold)
+    out = detection_output(self.token_scores(input_ids, attention_mask, prompt_len), self.statistic,
+                           p_threshold)
     return out if return_dict else out.prediction
-
-# %% ../nbs/11_detector.ipynb #11733c0d
-EDITS = ("substitute", "delete", "insert")
-
-def edit_tokens(input_ids: torch.Tensor, # `[B, T]` token ids (no padding)
-                kind: str, # "substitute", "delete" or "insert"
-                rate: float, # fraction of each row's editable tokens edited, in [0, 1]
-                prompt_len: int=0, # leading tokens left alone (the prompt)
-                vocab_size: int=256, # new tokens are drawn uniformly from [0, vocab_size)
-                seed: int=0, # seeds which positions and which tokens
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "Edit `round(rate * n)` random positions after the prompt of every row: right-padded ids `[B, T']`, their attention mask, and bool `[B, T']` marking new tokens."
-    if kind not in EDITS: raise ValueError(f"kind must be one of {EDITS}, got {kind!r}")
-    if not (isinstance(rate, numbers.Real) and 0 <= rate <= 1): raise ValueError(f"rate must be a number in [0, 1], got {rate!r}")
-    _check_ids(input_ids, None)
-    B, T = input_ids.shape
-    if not 0 <= prompt_len < T: raise ValueError(f"prompt_len must be in [0, {T}), got {prompt_len!r}")
-    g = torch.Generator().manual_seed(seed)
-    n = T - prompt_len; m = round(rate * n)
-    rows, marks = [], []
-    for row in input_ids.cpu():                                                           # a loop over rows, not tokens
-        pos = prompt_len + torch.randperm(n, generator=g)[:m]
-        new = torch.randint(0, vocab_size, (m,), generator=g)
-        keep, mark = torch.ones(T, dtype=torch.bool), torch.zeros(T, dtype=torch.bool)
-        if kind == "substitute":
-            row = row.clone(); row[pos] = (row[pos] + 1 + new % (vocab_size - 1)) % vocab_size   # always a different token
-            mark[pos] = True
-        elif kind == "delete": keep[pos] = False; row, mark = row[keep], mark[keep]
-        else:                                                                              # insert before the chosen positions
-            order = torch.cat([torch.arange(T, dtype=torch.float), pos.float() - 0.5]).argsort()
-            row, mark = torch.cat([row, new.to(row.dtype)])[order], torch.cat([mark, torch.ones(m, dtype=torch.bool)])[order]
-        rows.append(row); marks.append(mark)
-    L = max(len(r) for r in rows)
-    ids = torch.zeros(B, L, dtype=input_ids.dtype); am = torch.zeros(B, L, dtype=torch.long); mk = torch.zeros(B, L, dtype=torch.bool)
-    for i, (r, mrk) in enumerate(zip(rows, marks)): ids[i, :len(r)] = r; am[i, :len(r)] = 1; mk[i, :len(r)] = mrk
-    return ids, am, mk
-
-def copy_paste(watermarked: torch.Tensor, # `[B, T]` watermarked ids (prompt then generated)
-               human: torch.Tensor, # `[B, T]` human ids of the same shape
-               frac: float, # fraction of the text after the prompt taken from `watermarked`, in [0, 1]
-               prompt_len: int=0, # leading tokens (kept from `human`)
-              ) -> torch.Tensor:
-    "Human text with the start of each watermarked continuation (`frac` of it) pasted into its middle: `[B, T]`."
-    if watermarked.shape != human.shape: raise ValueError(f"watermarked and human must have the same shape, got {list(watermarked.shape)} and {list(human.shape)}")
-    if not (isinstance(frac, numbers.Real) and 0 <= frac <= 1): raise ValueError(f"frac must be a number in [0, 1], got {frac!r}")
-    T = human.shape[1]; n = T - prompt_len; s = round(frac * n); a = prompt_len + (n - s) // 2
-    out = human.clone()
-    out[:, a:a + s] = watermarked[:, prompt_len:prompt_len + s]
-    return out

@@ -9,7 +9,8 @@ from typing import Callable
 import torch
 from torch import nn
 from fastcore.basics import patch, store_attr
-from .ops import (Int4Weight, CSRMatrix, check_csr, check_group_size, csr_linear, csr_to_dense, decompose,
+from .ops import (Int4Weight, CSRMatrix, check_csr, check_group_size, csr_linear, csr_to_dense,
+                             decompose,
                              dequantize_int4, index_dtype, int4_linear, storage_bits)
 
 # %% auto #0
@@ -17,7 +18,7 @@ __all__ = ['Backend', 'OrthoLinear', 'check_alpha', 'register_backend', 'ortho_l
 
 # %% ../nbs/01_layers.ipynb #e513e9c0
 class OrthoLinear(nn.Module):
-    "A linear layer stored as an INT4 Base stream plus a sparse Ortho stream; `y = x Wb^T + alpha * x Wo^T (+ bias)`."
+    "A linear layer stored as an INT4 Base stream plus a sparse Ortho stream: `y = x Wb^T + alpha * x Wo^T + b`."
     def __init__(self,
                  in_features: int, # size of each input sample
                  out_features: int, # size of each output sample
@@ -28,12 +29,14 @@ class OrthoLinear(nn.Module):
                 ):
         super().__init__()
         for n, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{n} must be a positive int, got {v!r}")
         check_group_size(group_size)
         store_attr("in_features,out_features,group_size")
         dtype = dtype or torch.get_default_dtype()
         G = math.ceil(in_features / group_size)
-        self.register_buffer("qweight", torch.zeros(out_features, G * group_size // 2, dtype=torch.uint8, device=device))
+        self.register_buffer("qweight", torch.zeros(out_features, G * group_size // 2, dtype=torch.uint8,
+                                                    device=device))
         self.register_buffer("scales", torch.zeros(out_features, G, dtype=dtype, device=device))
         self.register_buffer("ortho_crow", torch.zeros(out_features + 1, dtype=torch.int32, device=device))
         self.register_buffer("ortho_col", torch.zeros(0, dtype=index_dtype(in_features), device=device))
@@ -44,15 +47,20 @@ class OrthoLinear(nn.Module):
 # %% ../nbs/01_layers.ipynb #1fe94618
 def _get_alpha(self: OrthoLinear) -> float: return self._alpha
 
+# %% ../nbs/01_layers.ipynb #9e40b67d
 def check_alpha(value) -> float:
     "`value` as a float, or a clear error unless it is a real number in [0, 1]."
-    if isinstance(value, bool) or not isinstance(value, numbers.Real): raise TypeError(f"alpha must be a real number in [0, 1], got {type(value).__name__}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"alpha must be a real number in [0, 1], got {type(value).__name__}")
     if not 0 <= value <= 1: raise ValueError(f"alpha must be in [0, 1], got {value}")
     return float(value)
 
+# %% ../nbs/01_layers.ipynb #01047a55
 def _set_alpha(self: OrthoLinear, value): self._alpha = check_alpha(value)
 
-OrthoLinear.alpha = property(_get_alpha, _set_alpha, doc="Weight of the Ortho stream: 0 is the Base stream alone, 1 the full layer.")
+# %% ../nbs/01_layers.ipynb #fc0ee3fb
+OrthoLinear.alpha = property(_get_alpha, _set_alpha, doc="Weight of the Ortho stream: 0 is the Base stream "
+                                                         "alone, 1 the full layer.")
 
 # %% ../nbs/01_layers.ipynb #f347f2b5
 @patch(as_prop=True)
@@ -60,14 +68,17 @@ def base(self: OrthoLinear) -> Int4Weight:
     "The Base stream as an `Int4Weight` view of the buffers."
     return Int4Weight(self.qweight, self.scales, (self.out_features, self.in_features), self.group_size)
 
+# %% ../nbs/01_layers.ipynb #02d5fe4e
 @patch(as_prop=True)
 def ortho(self: OrthoLinear) -> CSRMatrix:
     "The Ortho stream as a `CSRMatrix` view of the buffers."
     return CSRMatrix(self.ortho_crow, self.ortho_col, self.ortho_val, (self.out_features, self.in_features))
 
+# %% ../nbs/01_layers.ipynb #1b8c24c4
 @patch(as_prop=True)
 def nnz(self: OrthoLinear) -> int: return self.ortho_val.numel()
 
+# %% ../nbs/01_layers.ipynb #3afc224f
 @patch(as_prop=True)
 def bits_per_param(self: OrthoLinear) -> float:
     "Storage of both streams in bits per weight entry (the bias is not counted, as for any linear layer)."
@@ -81,25 +92,33 @@ def from_linear(cls: OrthoLinear,
                 sparsity: float=0.01, # fraction of entries in the Ortho stream, in [0, 1)
                 group_size: int=128, # INT4 group size
                 mode: str="residual", # "residual" or "outlier" (see `decompose`)
-                scores: torch.Tensor|None=None, # `[out, in]` selection scores used instead of `R^2 * H` (see `decompose`)
+                scores: torch.Tensor|None=None, # `[out, in]` selection scores instead of `R^2 * H` (see `decompose`)
                ) -> OrthoLinear:
-    "An `OrthoLinear` on `linear`'s device and dtype, computing the same function up to the Base stream's rounding."
-    if not isinstance(linear, nn.Linear): raise TypeError(f"from_linear expects an nn.Linear, got {type(linear).__name__}")
+    "An `OrthoLinear` on `linear`'s device and dtype, computing its function up to the Base stream's rounding."
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"from_linear expects an nn.Linear, got {type(linear).__name__}")
     w = linear.weight.detach()
     base, ortho = decompose(w, h, sparsity, mode, group_size, scores)
-    layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, device=w.device, dtype=w.dtype)
+    layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, device=w.device,
+                dtype=w.dtype)
     layer.load_streams(base, ortho)
     if linear.bias is not None: layer.bias.data.copy_(linear.bias.detach())
     return layer
 
+# %% ../nbs/01_layers.ipynb #214fc9ff
 @patch
 def load_streams(self: OrthoLinear, base: Int4Weight, ortho: CSRMatrix):
     "Replace both streams (shapes must match this layer)."
     if tuple(base.shape) != (self.out_features, self.in_features) or base.group_size != self.group_size:
-        raise ValueError(f"base stream is {tuple(base.shape)} with group_size {base.group_size}; this layer is {(self.out_features, self.in_features)} with {self.group_size}")
+        raise ValueError(f"base stream is {tuple(base.shape)} with group_size {base.group_size}; this layer "
+                         f"is {(self.out_features, self.in_features)} with {self.group_size}")
     check_csr(ortho)
-    if tuple(ortho.shape) != (self.out_features, self.in_features): raise ValueError(f"ortho stream is {tuple(ortho.shape)}, this layer is {(self.out_features, self.in_features)}")
-    self.qweight.copy_(base.packed); self.scales.copy_(base.scales); self.ortho_crow.copy_(ortho.crow)
+    if tuple(ortho.shape) != (self.out_features, self.in_features):
+        raise ValueError(f"ortho stream is {tuple(ortho.shape)}, this layer is "
+                         f"{(self.out_features, self.in_features)}")
+    self.qweight.copy_(base.packed)
+    self.scales.copy_(base.scales)
+    self.ortho_crow.copy_(ortho.crow)
     self.ortho_col = ortho.col.to(self.qweight.device, index_dtype(self.in_features)).clone()
     self.ortho_val = ortho.val.to(self.scales.device, self.scales.dtype).clone()
 
@@ -107,15 +126,18 @@ def load_streams(self: OrthoLinear, base: Int4Weight, ortho: CSRMatrix):
 Backend = Callable  # (x, base: Int4Weight, ortho: CSRMatrix|None, alpha: float, bias) -> y
 _backends: dict[str, Backend] = {}
 
+# %% ../nbs/01_layers.ipynb #46ce6119
 def register_backend(device_type: str, # a `torch.device.type`, e.g. "cuda"
                      fn: Backend|None, # the backend, or None to remove it
                     ) -> Backend|None:
     "Make `OrthoLinear` use `fn` for inputs on `device_type`; returns the backend it replaces."
-    if not isinstance(device_type, str): raise TypeError(f"device_type must be a str such as 'cuda', got {type(device_type).__name__}")
+    if not isinstance(device_type, str):
+        raise TypeError(f"device_type must be a str such as 'cuda', got {type(device_type).__name__}")
     old = _backends.pop(device_type, None)
     if fn is not None: _backends[device_type] = fn
     return old
 
+# %% ../nbs/01_layers.ipynb #4eb9c946
 def ortho_linear_reference(x, base: Int4Weight, ortho: CSRMatrix|None, alpha: float, bias=None):
     "The plain-torch forward: blocked INT4 dequantize-and-multiply, plus `alpha` times the CSR product."
     y = int4_linear(x, base, bias)
@@ -128,31 +150,39 @@ def forward(self: OrthoLinear, x: torch.Tensor) -> torch.Tensor:
     fn = _backends.get(x.device.type, ortho_linear_reference)
     return fn(x, self.base, self.ortho if self.alpha != 0 else None, self.alpha, self.bias)
 
+# %% ../nbs/01_layers.ipynb #5329dd03
 @patch
 def effective_weight(self: OrthoLinear, alpha: float|None=None) -> torch.Tensor:
-    "The dense `Wb + alpha * Wo` this layer computes with (for inspection and tests; default: the layer's alpha)."
+    "The dense `Wb + alpha * Wo` this layer computes with (for inspection; default: the layer's alpha)."
     a = self.alpha if alpha is None else check_alpha(alpha)
     wb = dequantize_int4(self.base)
     return wb if a == 0 else wb + a * csr_to_dense(self.ortho)
 
+# %% ../nbs/01_layers.ipynb #95861966
 @patch
 def extra_repr(self: OrthoLinear) -> str:
-    return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
-            f"group_size={self.group_size}, nnz={self.nnz} ({self.nnz / (self.in_features * self.out_features):.2%}), "
+    return (f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, "
+            f"group_size={self.group_size}, nnz={self.nnz} "
+            f"({self.nnz / (self.in_features * self.out_features):.2%}), "
             f"alpha={self.alpha:g}, bits/param={self.bits_per_param:.3f}")
 
 # %% ../nbs/01_layers.ipynb #179e4fe8
 @patch
-def _load_from_state_dict(self: OrthoLinear, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+def _load_from_state_dict(self: OrthoLinear, state_dict, prefix, local_metadata, strict, missing_keys,
+                          unexpected_keys, error_msgs):
     crow, col, val = (state_dict.get(prefix + k) for k in ("ortho_crow", "ortho_col", "ortho_val"))
     if crow is not None and col is not None and val is not None:
         if col.dtype not in (torch.int16, torch.int32):
             error_msgs.append(f"{prefix}ortho_col: expected int16 or int32 column indices, got {col.dtype}")
             return
-        try: check_csr(CSRMatrix(crow, col, val, (self.out_features, self.in_features)), name=prefix.rstrip(".") or "ortho")
+        try:
+            check_csr(CSRMatrix(crow, col, val, (self.out_features, self.in_features)),
+                      name=prefix.rstrip(".") or "ortho")
         except ValueError as e:
             error_msgs.append(str(e))
             return
         self.ortho_col = torch.empty_like(col, device=self.ortho_col.device)
         self.ortho_val = torch.empty(val.shape, dtype=self.ortho_val.dtype, device=self.ortho_val.device)
-    super(OrthoLinear, self)._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+    super(OrthoLinear, self)._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                                   unexpected_keys, error_msgs)

@@ -4,7 +4,8 @@
 
 # %% ../nbs/10_okr.ipynb #2a560995
 from __future__ import annotations
-import hashlib, math, numbers, os, re
+import hashlib, os, re
+from dataclasses import dataclass, fields, replace
 import torch
 import torch.nn.functional as F
 import torch.distributed as dist
@@ -18,10 +19,12 @@ from transformers.models.qwen2_moe.modeling_qwen2_moe import Qwen2MoeTopKRouter
 from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeTopKRouter
 from transformers.models.olmoe.modeling_olmoe import OlmoeTopKRouter
 from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3TopkRouter
+from .checks import check_choice, check_int, check_real
 
 # %% auto #0
-__all__ = ['RULES', 'ROUTERS', 'WatermarkKey', 'key_scores', 'safe_set', 'keyed_selection', 'KeyedRouter', 'find_routers',
-           'keyed_routers', 'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats']
+__all__ = ['RULES', 'ROUTERS', 'WatermarkKey', 'key_scores', 'OKRSettings', 'okr_settings', 'safe_set', 'keyed_selection',
+           'KeyedRouter', 'find_routers', 'keyed_routers', 'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats',
+           'last_moe', 'okr_target', 'check_token_ids', 'okr_generate']
 
 # %% ../nbs/10_okr.ipynb #3d65b73c
 class WatermarkKey:
@@ -29,13 +32,22 @@ class WatermarkKey:
     def __init__(self,
                  weight: torch.Tensor, # `[num_experts, hidden_size]`, float32, on the CPU, finite, no zero row
                 ):
-        if not isinstance(weight, torch.Tensor): raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
-        if weight.dtype != torch.float32: raise TypeError(f"weight must be float32 (the key is defined by its float32 bytes), got {weight.dtype}")
-        if weight.ndim != 2: raise ValueError(f"weight must be 2-D [num_experts, hidden_size], got shape {list(weight.shape)}")
-        if weight.device.type != "cpu": raise ValueError(f"a WatermarkKey lives on the CPU (it is moved when applied), got device {weight.device}")
-        if weight.shape[0] < 2: raise ValueError(f"a key must rank at least 2 experts, got num_experts={weight.shape[0]}")
-        if not torch.isfinite(weight).all() or (weight.norm(dim=1) == 0).any(): raise ValueError("weight must be finite with no all-zero row")
-        self.weight = weight.detach().clone(memory_format=torch.contiguous_format)   # our own copy: the bytes the fingerprint names
+        if not isinstance(weight, torch.Tensor):
+            raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
+        if weight.dtype != torch.float32:
+            raise TypeError("weight must be float32 (the key is defined by its float32 "
+                            f"bytes), got {weight.dtype}")
+        if weight.ndim != 2:
+            raise ValueError(f"weight must be 2-D [num_experts, hidden_size], got shape {list(weight.shape)}")
+        if weight.device.type != "cpu":
+            raise ValueError("a WatermarkKey lives on the CPU (it is moved when applied), got "
+                             f"device {weight.device}")
+        if weight.shape[0] < 2:
+            raise ValueError(f"a key must rank at least 2 experts, got num_experts={weight.shape[0]}")
+        if not torch.isfinite(weight).all() or (weight.norm(dim=1) == 0).any():
+            raise ValueError("weight must be finite with no all-zero row")
+        # our own copy: the bytes the fingerprint names
+        self.weight = weight.detach().clone(memory_format=torch.contiguous_format)
 
     num_experts = property(lambda self: self.weight.shape[0])
     hidden_size = property(lambda self: self.weight.shape[1])
@@ -47,12 +59,10 @@ class WatermarkKey:
         h.update(self.weight.numpy().tobytes())
         return h.hexdigest()
 
-    def __repr__(self): return f"WatermarkKey(num_experts={self.num_experts}, hidden_size={self.hidden_size}, fingerprint={self.fingerprint[:16]}...)"
+    def __repr__(self):
+        return f"WatermarkKey(num_experts={self.num_experts}, hidden_size={self.hidden_size}, fingerprint={self.fingerprint[:16]}...)"
 
 # %% ../nbs/10_okr.ipynb #21411ac8
-def _check_positive_int(name, v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be a positive int, got {v!r}")
-
 @patch(cls_method=True)
 def from_seed(cls: WatermarkKey,
               seed: int, # secret seed in [0, 2**63)
@@ -60,9 +70,9 @@ def from_seed(cls: WatermarkKey,
               num_experts: int, # experts per router (the model's routed experts)
              ) -> WatermarkKey:
     "A key from `seed`: Gaussian rows normalised to unit length, drawn on the CPU so every device and rank gets the same bytes."
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
-    _check_positive_int("hidden_size", hidden_size); _check_positive_int("num_experts", num_experts)
+    check_int(seed, "seed", 0, 2**63 - 1, what="an int in [0, 2**63)")
+    check_int(hidden_size, "hidden_size", 1)
+    check_int(num_experts, "num_experts", 1)
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     w = torch.randn(num_experts, hidden_size, generator=g, dtype=torch.float32)
     return cls(w / w.norm(dim=1, keepdim=True))
@@ -73,8 +83,10 @@ def save(self: WatermarkKey,
          path: str|os.PathLike, # destination file (safetensors); keep it apart from checkpoints
         ):
     "Write the key to its own safetensors file, with its fingerprint in the metadata."
-    save_file({"weight": self.weight}, str(path), metadata={"format": "libortho_nb.WatermarkKey", "fingerprint": self.fingerprint})
+    save_file({"weight": self.weight}, str(path), metadata={"format": "libortho_nb.WatermarkKey",
+                                                            "fingerprint": self.fingerprint})
 
+# %% ../nbs/10_okr.ipynb #166d65c9
 @patch(cls_method=True)
 def load(cls: WatermarkKey,
          path: str|os.PathLike, # a file written by `WatermarkKey.save`
@@ -83,10 +95,12 @@ def load(cls: WatermarkKey,
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         if meta.get("format") != "libortho_nb.WatermarkKey" or "weight" not in f.keys():
-            raise ValueError(f"{path} is not a WatermarkKey file (metadata format={meta.get('format')!r}, tensors {list(f.keys())})")
+            raise ValueError(f"{path} is not a WatermarkKey file (metadata format={meta.get('format')!r}, "
+                             f"tensors {list(f.keys())})")
         key = cls(f.get_tensor("weight"))
     if key.fingerprint != meta.get("fingerprint"):
-        raise ValueError(f"{path}: the key's bytes have fingerprint {key.fingerprint[:16]}... but the file records {str(meta.get('fingerprint'))[:16]}...; the file is damaged or was edited")
+        raise ValueError(f"{path}: the key's bytes have fingerprint {key.fingerprint[:16]}... but the file "
+                         f"records {str(meta.get('fingerprint'))[:16]}...; the file is damaged or was edited")
     return key
 
 # %% ../nbs/10_okr.ipynb #88da18d1
@@ -96,15 +110,18 @@ def verify(self: WatermarkKey,
           ) -> str:
     "Check that every rank of `group` holds this key; returns the fingerprint, raises `ValueError` naming the ranks on a mismatch."
     if not (dist.is_available() and dist.is_initialized()):
-        raise RuntimeError("WatermarkKey.verify compares keys across torch.distributed ranks, but no process group is initialized; call torch.distributed.init_process_group first")
+        raise RuntimeError("WatermarkKey.verify compares keys across torch.distributed ranks, but no process "
+                           "group is initialized; call torch.distributed.init_process_group first")
     fps = [None] * dist.get_world_size(group)
     dist.all_gather_object(fps, self.fingerprint, group=group)
     if len(set(fps)) == 1: return self.fingerprint
     ranks = [dist.get_global_rank(group, i) if group is not None else i for i in range(len(fps))]
     holders = {}
     for r, fp in zip(ranks, fps): holders.setdefault(fp, []).append(r)
-    who = "; ".join(f"rank{'s' if len(rs) > 1 else ''} {', '.join(map(str, rs))}: {fp[:16]}..." for fp, rs in holders.items())
-    raise ValueError(f"WatermarkKey fingerprint mismatch across ranks ({who}); every rank must load the same key (this is rank {dist.get_rank()})")
+    who = "; ".join(f"rank{'s' if len(rs) > 1 else ''} {', '.join(map(str, rs))}: {fp[:16]}..." for fp,
+                    rs in holders.items())
+    raise ValueError(f"WatermarkKey fingerprint mismatch across ranks ({who}); every rank must load the same "
+                     f"key (this is rank {dist.get_rank()})")
 
 # %% ../nbs/10_okr.ipynb #249cd38f
 def key_scores(x: torch.Tensor, # hidden states `[N, hidden_size]`
@@ -115,31 +132,77 @@ def key_scores(x: torch.Tensor, # hidden states `[N, hidden_size]`
     u -= u.mean(-1, keepdim=True)
     return u.div_(u.std(-1, keepdim=True, correction=0))
 
-# %% ../nbs/10_okr.ipynb #f113a319
+# %% ../nbs/10_okr.ipynb #dbac5000
 RULES = ("boundary", "max", "epsilon")
 
+# %% ../nbs/10_okr.ipynb #ab1bbf1d
+@dataclass(frozen=True)
+class OKRSettings:
+    "How OKR routes: the safe-set `rule`, its threshold (`rho`, or `epsilon` for the fixed-margin rule) and the dead zone."
+    rule: str = "boundary"       # "boundary", "max" or "epsilon" (see the safe sets below)
+    rho: float = 0.9             # relative threshold in (0, 1], for "boundary" and "max"
+    dead_zone: float = 0.1       # minimum gap of standardized key scores for the key to act, >= 0
+    epsilon: float|None = None   # logit margin >= 0, only with rule "epsilon"
+
+    def __post_init__(self):
+        check_choice(self.rule, "rule", RULES)
+        if self.rule == "epsilon":
+            check_real(self.epsilon, "epsilon", 0,
+                       what="a finite logit margin >= 0 (rule='epsilon' needs it)")
+        elif self.epsilon is not None:
+            raise ValueError(f"epsilon only applies to rule='epsilon'; rule={self.rule!r} uses rho (got "
+                             f"epsilon={self.epsilon!r})")
+        else: check_real(self.rho, "rho", 0, 1, lo_open=True)
+        check_real(self.dead_zone, "dead_zone", 0, what="a finite number >= 0 (per-token standard "
+                                                        "deviations of the key scores)")
+
+# %% ../nbs/10_okr.ipynb #bd83c5d1
+def okr_settings(settings: OKRSettings|None=None, # the base settings; None for `OKRSettings()`
+                 **overrides, # fields of `OKRSettings` to replace: rule, rho, dead_zone, epsilon
+                ) -> OKRSettings:
+    "`settings` with `overrides` replaced, checked."
+    if settings is None: settings = OKRSettings()
+    if not isinstance(settings, OKRSettings):
+        raise TypeError(f"settings must be an OKRSettings, got {type(settings).__name__}")
+    names = {f.name for f in fields(OKRSettings)}
+    unknown = sorted(set(overrides) - names)
+    if unknown: raise TypeError(f"unknown OKR settings {unknown}; OKRSettings has {sorted(names)}")
+    return replace(settings, **overrides)
+
+# %% ../nbs/10_okr.ipynb #b728cd5f
+@patch
+def record(self: OKRSettings) -> dict:
+    "The settings as stored in a model's config."
+    return dict(rule=self.rule, rho=self.rho if self.rule != "epsilon" else None, epsilon=self.epsilon,
+                dead_zone=self.dead_zone)
+
+# %% ../nbs/10_okr.ipynb #f113a319
 def _at_least(s, ref, rho):
     "`s >= rho * ref`, for any sign of `ref` (`ref - (1 - rho) * |ref|` when `ref <= 0`)."
     return s >= torch.where(ref > 0, rho * ref, ref - (1 - rho) * ref.abs())
 
+# %% ../nbs/10_okr.ipynb #1ffb6656
 def safe_set(s: torch.Tensor, # selection scores `[N, E]` (float32; `-inf` where the router may not select)
              top: torch.Tensor, # bool `[N, E]`, the clean top-k
-             rule: str="boundary", # one of `RULES`
-             rho: float=0.9, # relative threshold for "max" and "boundary"
-             logits: torch.Tensor|None=None, # router logits `[N, E]`, needed by "epsilon"
-             epsilon: float|None=None, # logit margin for "epsilon"
+             settings: OKRSettings, # the rule and its threshold
+             logits: torch.Tensor|None=None, # router logits `[N, E]`, needed by rule "epsilon"
             ) -> torch.Tensor:
-    "Bool `[N, E]`: the experts `rule` treats as interchangeable for each token."
+    "Bool `[N, E]`: the experts the settings' rule treats as interchangeable for each token."
+    if not isinstance(settings, OKRSettings):
+        raise TypeError(f"settings must be an OKRSettings, got {type(settings).__name__}")
+    rule, rho, epsilon = settings.rule, settings.rho, settings.epsilon
     if rule == "max": return _at_least(s, s.amax(-1, keepdim=True), rho)
     if rule == "boundary":
-        kth = s.masked_fill(~top, float("inf")).amin(-1, keepdim=True)          # [N, 1] the k-th largest score
-        cand = _at_least(s, kth, rho) & ~top                                   # challengers from outside the top k
-        kth_expert = s.masked_fill(~top, float("inf")).argmin(-1, keepdim=True) # the clean holder of the k-th slot
+        # [N, 1] the k-th largest score
+        kth = s.masked_fill(~top, float("inf")).amin(-1, keepdim=True)
+        # challengers from outside the top k
+        cand = _at_least(s, kth, rho) & ~top
+        # the clean holder of the k-th slot
+        kth_expert = s.masked_fill(~top, float("inf")).argmin(-1, keepdim=True)
         return cand.scatter_(1, kth_expert, True)
     if rule == "epsilon":
         lg = logits.float().masked_fill(s == float("-inf"), float("-inf"))
         return lg >= lg.amax(-1, keepdim=True) - epsilon
-    raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
 
 # %% ../nbs/10_okr.ipynb #40baffe5
 def keyed_selection(top: torch.Tensor, # bool `[N, E]`, the clean top-k
@@ -149,15 +212,19 @@ def keyed_selection(top: torch.Tensor, # bool `[N, E]`, the clean top-k
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     "The keyed top-k mask `[N, E]` and per-token bool masks `[N]`: opportunity, dead zone, changed."
     E = top.shape[-1]
-    n = (safe & top).sum(-1)                                                 # [N] safe experts inside the top k
+    # [N] safe experts inside the top k
+    n = (safe & top).sum(-1)
     opportunity = (n > 0) & (safe.sum(-1) > n)
-    zs = z.masked_fill_(~safe, float("-inf"))                                # [N, E] key scores of the safe experts only
+    # [N, E] key scores of the safe experts only
+    zs = z.masked_fill_(~safe, float("-inf"))
     ranked = zs.sort(-1, descending=True).values
     nc = n.clamp(1, E - 1)[:, None]
-    nth = ranked.gather(1, nc - 1)                                           # [N, 1] the n-th best safe key score
+    # [N, 1] the n-th best safe key score
+    nth = ranked.gather(1, nc - 1)
     gap = (nth - ranked.gather(1, nc)).squeeze(1)                            # [N] it against the (n+1)-th
     act = opportunity & (gap > dead_zone)                                    # NaN or -inf gaps never act
-    keyed = (top & ~safe) | (zs >= nth)                                      # keep the unsafe, take the n best safe
+    # keep the unsafe, take the n best safe
+    keyed = (top & ~safe) | (zs >= nth)
     new_top = torch.where(act[:, None], keyed, top)
     changed = act & (new_top != top).any(-1)
     return new_top, opportunity, opportunity & ~act, changed
@@ -166,9 +233,11 @@ def keyed_selection(top: torch.Tensor, # bool `[N, E]`, the clean top-k
 def _softmax_select(r, hidden_states):
     x = hidden_states.reshape(-1, r.hidden_dim)
     logits = F.linear(x, r.weight)                                           # [N, E]
-    probs = F.softmax(logits.float(), dim=-1) if type(r) is MixtralTopKRouter else F.softmax(logits, dim=-1, dtype=torch.float)
+    probs = F.softmax(logits.float(), dim=-1) if type(r) is MixtralTopKRouter else F.softmax(logits, dim=-1,
+                                                                                             dtype=torch.float)
     return x, logits, probs, probs, torch.topk(probs, r.top_k, dim=-1)[1]  # [N, k]
 
+# %% ../nbs/10_okr.ipynb #04174c3c
 def _deepseek_select(r, hidden_states):
     x = hidden_states.view(-1, r.hidden_dim)
     logits = F.linear(x.type(torch.float32), r.weight.type(torch.float32))  # [N, E]
@@ -186,19 +255,23 @@ def _deepseek_select(r, hidden_states):
 def _mixtral_weights(r, logits, w):
     return w / w.sum(dim=-1, keepdim=True)
 
+# %% ../nbs/10_okr.ipynb #600b8881
 def _qwen_weights(r, logits, w):
     if r.norm_topk_prob: w = w / w.sum(dim=-1, keepdim=True)
     return w.to(logits.dtype)
 
+# %% ../nbs/10_okr.ipynb #7d442571
 def _deepseek_weights(r, logits, w):
     if r.norm_topk_prob: w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
     return w * r.routed_scaling_factor
 
+# %% ../nbs/10_okr.ipynb #838a0128
 ROUTERS = {MixtralTopKRouter: (_softmax_select, _mixtral_weights, True),
            Qwen2MoeTopKRouter: (_softmax_select, _qwen_weights, True),
            Qwen3MoeTopKRouter: (_softmax_select, _qwen_weights, True),
            OlmoeTopKRouter: (_softmax_select, _qwen_weights, True),
-           DeepseekV3TopkRouter: (_deepseek_select, _deepseek_weights, False)}   # (select, weights, top-k sorted)
+           # (select, weights, top-k sorted)
+           DeepseekV3TopkRouter: (_deepseek_select, _deepseek_weights, False)}
 
 # %% ../nbs/10_okr.ipynb #64effc44
 class KeyedRouter(nn.Module):
@@ -206,55 +279,54 @@ class KeyedRouter(nn.Module):
     def __init__(self,
                  router: nn.Module, # a supported router (a key of `ROUTERS`)
                  key: WatermarkKey, # the secret projection; must match the router's `[num_experts, hidden_size]`
-                 rule: str="boundary", # "boundary", "max" or "epsilon"
-                 rho: float=0.9, # relative threshold in (0, 1] for "boundary" and "max"
-                 dead_zone: float=0.1, # minimum gap of standardized key scores for the key to act, >= 0
-                 epsilon: float|None=None, # logit margin, only for rule "epsilon"
+                 settings: OKRSettings=OKRSettings(), # how the key routes
                  record_tokens: bool=False, # keep every forward's per-token masks in `history`
                  name: str="", # the router's module name, for messages and reports
                 ):
         super().__init__()
-        if type(router) not in ROUTERS: raise TypeError(f"{name or 'router'} is a {type(router).__name__}, which OKR does not support; supported: {', '.join(c.__name__ for c in ROUTERS)}")
-        if not isinstance(key, WatermarkKey): raise TypeError(f"key must be a WatermarkKey, got {type(key).__name__}")
+        if type(router) not in ROUTERS:
+            raise TypeError(f"{name or 'router'} is a {type(router).__name__}, which OKR does not support; "
+                            f"supported: {', '.join(c.__name__ for c in ROUTERS)}")
+        if not isinstance(key, WatermarkKey):
+            raise TypeError(f"key must be a WatermarkKey, got {type(key).__name__}")
         E, H = router.weight.shape
         if (key.num_experts, key.hidden_size) != (E, H):
-            raise ValueError(f"the key is [num_experts={key.num_experts}, hidden_size={key.hidden_size}] but {name or 'the router'} routes {E} experts over hidden size {H}; make the key with WatermarkKey.from_seed(seed, {H}, {E})")
-        _check_settings(rule, rho, dead_zone, epsilon)
-        store_attr("rule,rho,dead_zone,epsilon,record_tokens,name")
+            raise ValueError(f"the key is [num_experts={key.num_experts}, hidden_size={key.hidden_size}] but "
+                             f"{name or 'the router'} routes {E} experts over hidden size {H}; make the key "
+                             f"with WatermarkKey.from_seed(seed, {H}, {E})")
+        if not isinstance(settings, OKRSettings):
+            raise TypeError(f"settings must be an OKRSettings, got {type(settings).__name__}")
+        store_attr("settings,record_tokens,name")
         self.select, self.weights, self.sorted = ROUTERS[type(router)]
-        object.__setattr__(self, "router", router)      # a plain reference: the router owns us, not the other way round
+        # a plain reference: the router owns us, not the other way round
+        object.__setattr__(self, "router", router)
         self.fingerprint = key.fingerprint
         self.register_buffer("key_weight", key.weight.to(router.weight.device), persistent=False)
         for n in ("tokens", "opportunities", "dead", "changed"):
-            self.register_buffer(n, torch.zeros((), dtype=torch.int64, device=router.weight.device), persistent=False)
+            self.register_buffer(n, torch.zeros((), dtype=torch.int64, device=router.weight.device),
+                                 persistent=False)
         self.last, self.history = None, []
 
-    def extra_repr(self): return f"rule={self.rule!r}, rho={self.rho}, epsilon={self.epsilon}, dead_zone={self.dead_zone}, key={self.fingerprint[:16]}..."
-
-# %% ../nbs/10_okr.ipynb #e6e9e30c
-def _is_real(v): return not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v)
-
-def _check_settings(rule, rho, dead_zone, epsilon):
-    if rule not in RULES: raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    if rule == "epsilon":
-        if not _is_real(epsilon) or epsilon < 0: raise ValueError(f"rule='epsilon' needs epsilon, a finite logit margin >= 0; got {epsilon!r}")
-    else:
-        if epsilon is not None: raise ValueError(f"epsilon only applies to rule='epsilon'; rule={rule!r} uses rho (got epsilon={epsilon!r})")
-        if not _is_real(rho) or not 0 < rho <= 1: raise ValueError(f"rho must be a number in (0, 1], got {rho!r}")
-    if not _is_real(dead_zone) or dead_zone < 0: raise ValueError(f"dead_zone must be a finite number >= 0 (in per-token standard deviations of the key scores), got {dead_zone!r}")
+    def extra_repr(self): return f"{self.settings}, key={self.fingerprint[:16]}..."
 
 # %% ../nbs/10_okr.ipynb #e3c5fae6
 @patch
 def forward(self: KeyedRouter, hidden_states: torch.Tensor):
     "Route like the router, letting the key re-rank its safe sets; returns `(router_logits, router_scores, router_indices)`."
     r = self.router
-    x, logits, s, w_src, idx = self.select(r, hidden_states)                # clean selection, exactly as the router
+    # clean selection, exactly as the router
+    x, logits, s, w_src, idx = self.select(r, hidden_states)
     top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)       # [N, E]
-    safe = safe_set(s, top, self.rule, self.rho, logits, self.epsilon)
-    new_top, opp, dead, changed = keyed_selection(top, safe, key_scores(x.detach(), self.key_weight), self.dead_zone)
+    safe = safe_set(s, top, self.settings, logits)
+    new_top, opp, dead, changed = keyed_selection(top, safe, key_scores(x.detach(), self.key_weight),
+                                                  self.settings.dead_zone)
     keyed_idx = torch.topk(s.masked_fill(~new_top, float("-inf")), r.top_k, dim=-1, sorted=self.sorted)[1]
-    idx = torch.where(changed[:, None], keyed_idx, idx)                      # [N, k] untouched rows keep the router's order
-    self.tokens += opp.shape[0]; self.opportunities += opp.sum(); self.dead += dead.sum(); self.changed += changed.sum()
+    # [N, k] untouched rows keep the router's order
+    idx = torch.where(changed[:, None], keyed_idx, idx)
+    self.tokens += opp.shape[0]
+    self.opportunities += opp.sum()
+    self.dead += dead.sum()
+    self.changed += changed.sum()
     self.last = (opp, dead, changed)
     if self.record_tokens: self.history.append(self.last)
     return logits, self.weights(r, logits, w_src.gather(1, idx)), idx
@@ -266,41 +338,48 @@ def find_routers(model: nn.Module) -> dict[str, nn.Module]:
     for name, m in model.named_modules():
         if isinstance(m, KeyedRouter): continue
         if "router" in type(m).__name__.lower(): found[name] = m
-        if re.search("moe|sparse", type(m).__name__, re.I) and isinstance(getattr(m, "gate", None), nn.Module):
+        if re.search("moe|sparse", type(m).__name__, re.I) and isinstance(getattr(m, "gate", None),
+                                                                          nn.Module):
             found[f"{name}.gate" if name else "gate"] = m.gate
     bad = {n: type(m).__name__ for n, m in found.items() if type(m) not in ROUTERS}
     if bad:
-        raise TypeError(f"OKR does not support these routers: {', '.join(f'{n} ({c})' for n, c in bad.items())}; supported: {', '.join(c.__name__ for c in ROUTERS)}")
+        raise TypeError("OKR does not support these routers: "
+                        f"{', '.join(f'{n} ({c})' for n, c in bad.items())}; supported: "
+                        f"{', '.join(c.__name__ for c in ROUTERS)}")
     return found
 
 # %% ../nbs/10_okr.ipynb #f767ca5a
 def keyed_routers(model: nn.Module) -> dict[str, KeyedRouter]:
     "The `KeyedRouter`s currently applied in `model`, by router name."
-    return {n: r.okr for n, r in find_routers(model).items() if isinstance(getattr(r, "okr", None), KeyedRouter)}
+    return {n: r.okr for n, r in find_routers(model).items() if isinstance(getattr(r, "okr", None),
+                                                                           KeyedRouter)}
 
 # %% ../nbs/10_okr.ipynb #9f1b9eac
 def apply_okr(model: nn.Module, # a transformers MoE model (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V3)
               key: WatermarkKey, # the secret key, `[num_experts, hidden_size]` of the model
-              rho: float=0.9, # relative threshold in (0, 1] ("boundary", "max")
-              dead_zone: float=0.1, # key-score gap (per-token standard deviations) below which a token is left alone
-              rule: str="boundary", # "boundary", "max" or "epsilon"
-              epsilon: float|None=None, # logit margin, only with rule "epsilon"
+              settings: OKRSettings|None=None, # how the key routes; None for `OKRSettings()`
               record_tokens: bool=False, # keep per-token masks of every forward in each `KeyedRouter.history`
+              **overrides, # fields of `OKRSettings` (rule, rho, dead_zone, epsilon) replacing those of `settings`
              ) -> dict[str, KeyedRouter]:
     "Key every router of `model` in place; returns the `KeyedRouter`s by router name."
+    settings = okr_settings(settings, **overrides)
     routers = find_routers(model)
     if not routers: raise ValueError(f"found no MoE router in {type(model).__name__}")
-    if keyed_routers(model): raise ValueError("OKR is already applied to this model; call remove_okr(model) first")
-    if not isinstance(key, WatermarkKey): raise TypeError(f"key must be a WatermarkKey, got {type(key).__name__}")
+    if keyed_routers(model):
+        raise ValueError("OKR is already applied to this model; call remove_okr(model) first")
+    if not isinstance(key, WatermarkKey):
+        raise TypeError(f"key must be a WatermarkKey, got {type(key).__name__}")
     cfg = getattr(model, "config", None)
     prev = getattr(cfg, "okr", None)
     if prev and prev.get("fingerprint") != key.fingerprint:
-        raise ValueError(f"this model's config records OKR key {prev.get('fingerprint', '?')[:16]}... but the key given is {key.fingerprint[:16]}...")
-    keyed = {n: KeyedRouter(r, key, rule, rho, dead_zone, epsilon, record_tokens, n) for n, r in routers.items()}  # all checks before any change
+        raise ValueError(f"this model's config records OKR key {prev.get('fingerprint', '?')[:16]}... but "
+                         f"the key given is {key.fingerprint[:16]}...")
+    # all checks before any change
+    keyed = {n: KeyedRouter(r, key, settings, record_tokens, n) for n, r in routers.items()}
     for n, r in routers.items():
         r.okr = keyed[n]
         r.forward = keyed[n].forward
-    if cfg is not None: cfg.okr = dict(fingerprint=key.fingerprint, rule=rule, rho=rho if rule != "epsilon" else None, epsilon=epsilon, dead_zone=dead_zone)
+    if cfg is not None: cfg.okr = dict(fingerprint=key.fingerprint, **settings.record())
     return keyed
 
 # %% ../nbs/10_okr.ipynb #5e8da4aa
@@ -317,14 +396,99 @@ def okr_stats(model: nn.Module) -> pd.DataFrame:
     "Per router: tokens routed, opportunities, dead-zone hits, changed selections and their rates per token."
     keyed = keyed_routers(model)
     if not keyed: raise ValueError("okr_stats: OKR is not applied to this model")
-    counts = torch.stack([torch.stack([k.tokens, k.opportunities, k.dead, k.changed]).cpu() for k in keyed.values()]).tolist()
+    counts = torch.stack([torch.stack([k.tokens, k.opportunities, k.dead,
+                                       k.changed]).cpu() for k in keyed.values()]).tolist()
     df = pd.DataFrame(counts, index=list(keyed), columns=["tokens", "opportunities", "dead_zone", "changed"])
     df["opportunity_rate"] = df.opportunities / df.tokens.where(df.tokens > 0)
     df["changed_rate"] = df.changed / df.tokens.where(df.tokens > 0)
     return df
 
+# %% ../nbs/10_okr.ipynb #bd608061
 def reset_okr_stats(model: nn.Module):
     "Zero the counters and drop the recorded per-token history of every keyed router."
     for k in keyed_routers(model).values():
         for b in (k.tokens, k.opportunities, k.dead, k.changed): b.zero_()
         k.last, k.history = None, []
+
+# %% ../nbs/10_okr.ipynb #11f7f20a
+def last_moe(model: nn.Module, # a transformers MoE causal LM
+            ) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
+    "The last router of `model`, its MoE block, the final norm and the LM head."
+    routers = find_routers(model)
+    if not routers: raise ValueError(f"found no MoE router in {type(model).__name__}")
+    name, router = list(routers.items())[-1]
+    block = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else None
+    base, head = model.base_model, model.get_output_embeddings()
+    layers, norm = getattr(base, "layers", None), getattr(base, "norm", None)
+    if layers is None or norm is None or head is None or getattr(layers[-1], "mlp",
+                                                                 None) is not block or not hasattr(block,
+                                                                                                   "experts"):
+        raise TypeError(f"{type(model).__name__}: keying the last layer needs the last decoder layer's "
+                        "`mlp` to be the last "
+                        "MoE block (with `.experts`), followed by the final norm and an LM head; the last "
+                        f"router found is {name!r}")
+    return router, block, norm, head
+
+# %% ../nbs/10_okr.ipynb #4c53ba0f
+def okr_target(model: nn.Module, # a transformers MoE causal LM
+               layers: str, # "last": the last MoE block only; "all": every MoE layer
+              ) -> nn.Module:
+    "The module OKR is applied to for `layers`."
+    check_choice(layers, "layers", ("last", "all"))
+    return model if layers == "all" else last_moe(model)[1]
+
+# %% ../nbs/10_okr.ipynb #1488c6ff
+def check_token_ids(input_ids: torch.Tensor, # `[B, T]` token ids
+                    attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded; None: no padding
+                   ) -> torch.Tensor:
+    "The attention mask as bool `[B, T]` on the CPU (all ones when None), or a clear error about the ids or the mask."
+    if not isinstance(input_ids,
+                      torch.Tensor) or input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+        raise TypeError("input_ids must be an integer torch.Tensor, got "
+                        f"{getattr(input_ids, 'dtype', type(input_ids).__name__)}")
+    if input_ids.ndim != 2:
+        raise ValueError(f"input_ids must be 2-D [batch, seq_len], got shape {list(input_ids.shape)}")
+    if attention_mask is None: return torch.ones(input_ids.shape, dtype=torch.bool)
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(f"attention_mask must have input_ids' shape {list(input_ids.shape)}, got "
+                         f"{list(attention_mask.shape)}")
+    am = attention_mask.bool().cpu()
+    if (am[:, 1:] & ~am[:, :-1]).any():
+        raise ValueError("attention_mask must be right-padded (each row's ones first, then zeros); left "
+                         "padding shifts positions")
+    return am
+
+# %% ../nbs/10_okr.ipynb #0d912f0f
+@torch.no_grad()
+def okr_generate(model: nn.Module, # a clean MoE causal LM
+                 key: WatermarkKey|None, # the key; None generates without OKR (same sampling settings)
+                 prompts: torch.Tensor, # `[B, P]` prompt ids (all rows the same length: no padding)
+                 max_new_tokens: int, # tokens generated per row (exactly this many)
+                 settings: OKRSettings|None=None, # how the key routes; None for `OKRSettings()`
+                 layers: str="last", # "last": key the last MoE layer only (what `OKRDetector` scores exactly); "all": every one
+                 do_sample: bool=True, # sample (True) or greedy (False)
+                 seed: int=0, # seeds torch's global RNG before sampling
+                 **kwargs, # passed to `model.generate` (e.g. `watermarking_config` for KGW, `top_k`)
+                ) -> torch.Tensor:
+    "`[B, P + max_new_tokens]` ids generated by `model` with OKR `key` applied to `layers`, removed again afterwards."
+    check_token_ids(prompts)
+    check_int(max_new_tokens, "max_new_tokens", 1)
+    mixed = sorted(set(kwargs) & {f.name for f in fields(OKRSettings)})
+    if mixed:
+        raise TypeError(f"okr_generate takes OKR's {mixed} in settings=OKRSettings(...), not as "
+                        "generate() arguments")
+    settings = okr_settings(settings)
+    if keyed_routers(model):
+        raise ValueError("OKR is already applied to this model; okr_generate applies and removes it itself")
+    target = okr_target(model, layers)
+    if key is not None: apply_okr(target, key, settings)
+    try:
+        torch.manual_seed(seed)
+        p = prompts.to(next(model.parameters()).device)
+        kw = dict(top_k=0, top_p=1.0, temperature=1.0) if do_sample else {}
+        out = model.generate(p, attention_mask=torch.ones_like(p), max_new_tokens=max_new_tokens,
+                             min_new_tokens=max_new_tokens,
+                             do_sample=do_sample, use_cache=True, pad_token_id=0, **{**kw, **kwargs})
+    finally:
+        if key is not None: remove_okr(target)
+    return out

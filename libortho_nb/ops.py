@@ -8,6 +8,7 @@ import math, warnings
 from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
+from .checks import check_choice, check_int, check_real
 
 # %% auto #0
 __all__ = ['MODES', 'check_weight', 'Int4Weight', 'check_group_size', 'quantize_int4', 'unpack_int4', 'dequantize_int4',
@@ -18,19 +19,24 @@ __all__ = ['MODES', 'check_weight', 'Int4Weight', 'check_group_size', 'quantize_
 def check_weight(w: torch.Tensor, # the weight to check, expected `[out_features, in_features]`
                  name: str="weight"): # how the error message calls it
     "Raise a clear error unless `w` is a finite, floating, 2-D tensor."
-    if not isinstance(w, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(w).__name__}")
-    if not w.is_floating_point(): raise TypeError(f"{name} must be a floating tensor (float16, bfloat16, float32 or float64), got {w.dtype}")
-    if w.ndim != 2: raise ValueError(f"{name} must be 2-D [out_features, in_features], got shape {tuple(w.shape)}")
+    if not isinstance(w, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(w).__name__}")
+    if not w.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor (float16, bfloat16, float32 or "
+                        f"float64), got {w.dtype}")
+    if w.ndim != 2:
+        raise ValueError(f"{name} must be 2-D [out_features, in_features], got shape {tuple(w.shape)}")
     bad = ~torch.isfinite(w)
     if bad.any():
         r, c = (int(i) for i in bad.nonzero()[0])
-        raise ValueError(f"{name} has {int(bad.sum())} non-finite entries (NaN or inf); the first is at [{r}, {c}] = {w[r, c].item()}")
+        raise ValueError(f"{name} has {int(bad.sum())} non-finite entries (NaN or inf); the first is at "
+                         f"[{r}, {c}] = {w[r, c].item()}")
     return w
 
 # %% ../nbs/00_ops.ipynb #65a71d32
 @dataclass
 class Int4Weight:
-    "A packed INT4 matrix: `packed [out, n_groups*group_size/2]` uint8, `scales [out, n_groups]` in the weight's dtype."
+    "A packed INT4 matrix: `packed [out, n_groups*group_size/2]` uint8, `scales [out, n_groups]` (weight dtype)."
     packed: torch.Tensor
     scales: torch.Tensor
     shape: tuple  # (out_features, in_features) of the matrix it stands for
@@ -39,17 +45,21 @@ class Int4Weight:
     @property
     def n_groups(self): return self.scales.shape[1]
     @property
-    def nbytes(self): return self.packed.numel() * self.packed.element_size() + self.scales.numel() * self.scales.element_size()
+    def nbytes(self):
+        return sum(t.numel() * t.element_size() for t in (self.packed, self.scales))
 
 # %% ../nbs/00_ops.ipynb #161e69a9
 def check_group_size(group_size):
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2 or group_size % 2:
-        raise ValueError(f"group_size must be a positive even int, got {group_size!r}")
+    "An error unless `group_size` is a positive even int."
+    check_int(group_size, "group_size", 2, what="a positive even int")
+    if group_size % 2: raise ValueError(f"group_size must be a positive even int, got {group_size!r}")
 
+# %% ../nbs/00_ops.ipynb #c4f5becc
 def _acc(dtype):
     "The dtype we compute in: float32, or float64 for float64 weights."
     return torch.promote_types(dtype, torch.float32)
 
+# %% ../nbs/00_ops.ipynb #631e4d35
 def _grouped(w, group_size):
     "`w [out, in]` as `[out, n_groups, group_size]` in `_acc(w.dtype)`, zero-padded at the end of each row."
     out, inn = w.shape
@@ -61,13 +71,16 @@ def quantize_int4(w: torch.Tensor, # `[out_features, in_features]`, float16/bflo
                   group_size: int=128, # input columns that share one scale (positive, even)
                  ) -> Int4Weight:
     "Symmetric group-wise INT4 along the input dimension, bit-packed two values per byte."
-    check_weight(w); check_group_size(group_size)
-    g = _grouped(w, group_size)                                    # [out, G, gs] float32 (float64 for float64 w)
+    check_weight(w)
+    check_group_size(group_size)
+    # [out, G, gs] float32 (float64 for float64 w)
+    g = _grouped(w, group_size)
     scales = (g.abs().amax(-1) / 7).to(w.dtype)                    # [out, G] rounded to the weight's dtype
     s = scales.to(g.dtype)[..., None]
     q = torch.where(s > 0, torch.round(g / torch.where(s > 0, s, 1.0)), 0.0).clamp_(-8, 7).to(torch.int8)
     half = group_size // 2
-    packed = (q[..., :half] & 15) | (q[..., half:] << 4)          # [out, G, gs/2]: low nibble j, high nibble j+gs/2
+    # [out, G, gs/2]: low nibble j, high nibble j+gs/2
+    packed = (q[..., :half] & 15) | (q[..., half:] << 4)
     return Int4Weight(packed.view(torch.uint8).reshape(w.shape[0], -1), scales, tuple(w.shape), group_size)
 
 # %% ../nbs/00_ops.ipynb #5d1c4b3d
@@ -89,16 +102,18 @@ def dequantize_int4(base: Int4Weight, # a packed matrix from `quantize_int4`
     return w.to(dtype or base.scales.dtype)
 
 # %% ../nbs/00_ops.ipynb #dda2d4f3
-def impact_scores(residual: torch.Tensor, # `[out, in]`: the perturbation each entry would suffer (W - Q(W), or W itself)
-                  h: torch.Tensor|None=None, # curvature: `[in]` per input column, `[out, in]` per element, or None for magnitude
+def impact_scores(residual: torch.Tensor, # `[out, in]`: each entry's perturbation (W - Q(W), or W itself)
+                  h: torch.Tensor|None=None, # curvature, `[in]` per input column or `[out, in]`; None: magnitude
                  ) -> torch.Tensor:
     "Curvature-weighted impact `R^2 * H` (float32, same shape as `residual`)."
     check_weight(residual, "residual")
     s = residual.float().square()
     if h is None: return s
-    if not isinstance(h, torch.Tensor): raise TypeError(f"h must be a torch.Tensor or None, got {type(h).__name__}")
+    if not isinstance(h, torch.Tensor):
+        raise TypeError(f"h must be a torch.Tensor or None, got {type(h).__name__}")
     if tuple(h.shape) not in (tuple(residual.shape), (residual.shape[1],)):
-        raise ValueError(f"h must have shape [{residual.shape[1]}] (per input column) or {list(residual.shape)} (per element), got {list(h.shape)}")
+        raise ValueError(f"h must have shape [{residual.shape[1]}] (per input column) or "
+                         f"{list(residual.shape)} (per element), got {list(h.shape)}")
     if not h.is_floating_point() or not torch.isfinite(h).all() or (h < 0).any():
         raise ValueError("h must be a finite, non-negative floating tensor (a curvature diagonal)")
     return s * h.to(s.device, torch.float32)
@@ -119,7 +134,7 @@ def select_topk(scores: torch.Tensor, # any shape; compared in float
 # %% ../nbs/00_ops.ipynb #36879ad4
 @dataclass
 class CSRMatrix:
-    "The Ortho stream: `crow [out+1]` int32, `col [nnz]` int16/int32, `val [nnz]`, standing for a dense `shape` matrix."
+    "The Ortho stream: `crow [out+1]` int32, `col [nnz]` int16/int32, `val [nnz]`, for a dense `shape` matrix."
     crow: torch.Tensor
     col: torch.Tensor
     val: torch.Tensor
@@ -130,7 +145,9 @@ class CSRMatrix:
     @property
     def nbytes(self): return sum(t.numel() * t.element_size() for t in (self.crow, self.col, self.val))
 
-def index_dtype(in_features): return torch.int16 if in_features <= torch.iinfo(torch.int16).max else torch.int32
+# %% ../nbs/00_ops.ipynb #ba5119cc
+def index_dtype(in_features):
+    return torch.int16 if in_features <= torch.iinfo(torch.int16).max else torch.int32
 
 # %% ../nbs/00_ops.ipynb #a1ac8cb0
 def csr_from_flat(idx: torch.Tensor, # sorted flat indices into a `shape` matrix
@@ -143,6 +160,7 @@ def csr_from_flat(idx: torch.Tensor, # sorted flat indices into a `shape` matrix
     crow = F.pad(torch.bincount(rows, minlength=out).cumsum(0), (1, 0)).to(torch.int32)
     return CSRMatrix(crow, (idx % inn).to(index_dtype(inn)), val, tuple(shape))
 
+# %% ../nbs/00_ops.ipynb #6f923f66
 def csr_to_dense(m: CSRMatrix, dtype: torch.dtype|None=None) -> torch.Tensor:
     "The dense matrix `m` stands for."
     out, inn = m.shape
@@ -155,51 +173,70 @@ def csr_to_dense(m: CSRMatrix, dtype: torch.dtype|None=None) -> torch.Tensor:
 def check_csr(m: CSRMatrix, name: str="ortho"):
     "Raise a clear error unless `m` is a well-formed CSR matrix (as read from a file, say)."
     out, inn = m.shape
-    if m.crow.shape != (out + 1,) or m.crow.dtype != torch.int32: raise ValueError(f"{name}: crow must be int32 [{out + 1}], got {m.crow.dtype} {list(m.crow.shape)}")
-    if m.col.dtype not in (torch.int16, torch.int32) or m.col.ndim != 1: raise ValueError(f"{name}: col must be a 1-D int16/int32 tensor, got {m.col.dtype} {list(m.col.shape)}")
-    if m.val.shape != m.col.shape: raise ValueError(f"{name}: val {list(m.val.shape)} and col {list(m.col.shape)} must have the same length")
+    if m.crow.shape != (out + 1,) or m.crow.dtype != torch.int32:
+        raise ValueError(f"{name}: crow must be int32 [{out + 1}], got {m.crow.dtype} {list(m.crow.shape)}")
+    if m.col.dtype not in (torch.int16, torch.int32) or m.col.ndim != 1:
+        raise ValueError(f"{name}: col must be a 1-D int16/int32 tensor, got "
+                         f"{m.col.dtype} {list(m.col.shape)}")
+    if m.val.shape != m.col.shape:
+        raise ValueError(f"{name}: val {list(m.val.shape)} and col {list(m.col.shape)} must "
+                         "have the same length")
     if m.crow[0] != 0 or m.crow[-1] != m.nnz or (m.crow[1:] < m.crow[:-1]).any():
         raise ValueError(f"{name}: crow must start at 0, never decrease and end at nnz={m.nnz}")
-    if m.nnz and (m.col.min() < 0 or m.col.max() >= inn): raise ValueError(f"{name}: column indices must lie in [0, {inn})")
+    if m.nnz and (m.col.min() < 0 or m.col.max() >= inn):
+        raise ValueError(f"{name}: column indices must lie in [0, {inn})")
     return m
 
 # %% ../nbs/00_ops.ipynb #93db41c0
 MODES = ("residual", "outlier")
 
+# %% ../nbs/00_ops.ipynb #328b23f2
 def check_sparsity(sparsity):
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1 or math.isnan(sparsity):
-        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+    "An error unless `sparsity` is a number in [0, 1)."
+    check_real(sparsity, "sparsity", 0, 1, hi_open=True, what="a number in [0, 1)")
 
+# %% ../nbs/00_ops.ipynb #f5753480
 def check_mode(mode):
-    if mode not in MODES: raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    "An error unless `mode` is one of `MODES`."
+    check_choice(mode, "mode", MODES)
 
 # %% ../nbs/00_ops.ipynb #43e66447
 def _check_scores(scores, w, h):
-    if h is not None: raise ValueError("pass either h (curvature, ranked by R^2 * H) or scores (ranked as given), not both")
-    if not isinstance(scores, torch.Tensor): raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
-    if tuple(scores.shape) != tuple(w.shape): raise ValueError(f"scores must have the weight's shape {list(w.shape)}, got {list(scores.shape)}")
-    if not scores.is_floating_point() or not torch.isfinite(scores).all(): raise ValueError("scores must be a finite floating tensor")
+    if h is not None:
+        raise ValueError("pass either h (curvature, ranked by R^2 * H) or scores (ranked as given), not both")
+    if not isinstance(scores, torch.Tensor):
+        raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
+    if tuple(scores.shape) != tuple(w.shape):
+        raise ValueError(f"scores must have the weight's shape {list(w.shape)}, got {list(scores.shape)}")
+    if not scores.is_floating_point() or not torch.isfinite(scores).all():
+        raise ValueError("scores must be a finite floating tensor")
 
+# %% ../nbs/00_ops.ipynb #7d7b17e2
 def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               h: torch.Tensor|None=None, # curvature `[in]` or `[out, in]`; None ranks by magnitude
               sparsity: float=0.01, # fraction of entries in the Ortho stream, in [0, 1)
               mode: str="residual", # "residual" or "outlier" (see above)
               group_size: int=128, # INT4 group size of the Base stream
-              scores: torch.Tensor|None=None, # `[out, in]` selection scores that replace `R^2 * H` (then `h` must be None)
+              scores: torch.Tensor|None=None, # `[out, in]` selection scores replacing `R^2 * H` (`h` must be None)
              ) -> tuple[Int4Weight, CSRMatrix]:
-    "Split `w` into a packed INT4 Base stream and a CSR Ortho stream of exactly `round(sparsity * w.numel())` entries."
-    check_weight(w); check_sparsity(sparsity); check_mode(mode); check_group_size(group_size)
+    "Split `w` into a packed INT4 Base stream and a CSR Ortho stream of `round(sparsity * w.numel())` entries."
+    check_weight(w)
+    check_sparsity(sparsity)
+    check_mode(mode)
+    check_group_size(group_size)
     if scores is not None: _check_scores(scores, w, h)
     k = round(sparsity * w.numel())
     if mode == "residual":
         base = quantize_int4(w, group_size)
         acc = _acc(w.dtype)
-        r = w.to(acc) - dequantize_int4(base).to(acc)              # against Q(W) as the layer computes it, in w's dtype
+        # against Q(W) as the layer computes it, in w's dtype
+        r = w.to(acc) - dequantize_int4(base).to(acc)
         idx = select_topk(impact_scores(r, h) if scores is None else scores, k)
         val = r.view(-1)[idx].to(w.dtype)
     else:
         idx = select_topk(impact_scores(w, h) if scores is None else scores, k)
-        kept = w.clone(memory_format=torch.contiguous_format); kept.view(-1)[idx] = 0
+        kept = w.clone(memory_format=torch.contiguous_format)
+        kept.view(-1)[idx] = 0
         base = quantize_int4(kept, group_size)
         val = w.reshape(-1)[idx].clone()
     return base, csr_from_flat(idx, val, w.shape)
@@ -218,10 +255,15 @@ def int4_linear(x: torch.Tensor, # `[..., in_features]`, in the Base's dtype
                ) -> torch.Tensor:
     "`x @ dequantize_int4(base).T + bias`, dequantizing `block_rows` rows at a time."
     out, inn = base.shape
-    if x.shape[-1] != inn: raise ValueError(f"x must have {inn} features in its last dimension, got shape {list(x.shape)}")
-    if x.dtype != base.scales.dtype: raise TypeError(f"x has dtype {x.dtype} but the layer computes in {base.scales.dtype}; cast one of them")
-    if torch.is_grad_enabled() and x.requires_grad:                # training through the layer: autograd needs the whole weight
-        return F.linear(x, dequantize_int4(base), bias)            # (it saves it for the backward pass anyway)
+    if x.shape[-1] != inn:
+        raise ValueError(f"x must have {inn} features in its last dimension, got shape {list(x.shape)}")
+    if x.dtype != base.scales.dtype:
+        raise TypeError(f"x has dtype {x.dtype} but the layer computes in "
+                        f"{base.scales.dtype}; cast one of them")
+    # training through the layer: autograd needs the whole weight
+    if torch.is_grad_enabled() and x.requires_grad:
+        # (it saves it for the backward pass anyway)
+        return F.linear(x, dequantize_int4(base), bias)
     gs, G = base.group_size, base.n_groups
     x2 = F.pad(x.reshape(-1, inn), (0, G * gs - inn))              # [N, G*gs]; padded columns quantize to 0
     y = torch.empty(x2.shape[0], out, dtype=x.dtype, device=x.device)
@@ -229,8 +271,12 @@ def int4_linear(x: torch.Tensor, # `[..., in_features]`, in the Base's dtype
     buf = torch.empty(min(block_rows, out), G, 2, gs // 2, dtype=x.dtype, device=x.device)
     lo = torch.empty(buf.shape[0], G, gs // 2, dtype=torch.int8, device=x.device)
     for r in range(0, out, block_rows):
-        n = min(block_rows, out - r); blk = p[r:r + n]; sc = base.scales[r:r + n, :, None]; wb = buf[:n]
-        torch.bitwise_left_shift(blk, 4, out=lo[:n]); lo[:n] >>= 4   # low nibbles, sign-extended
+        n = min(block_rows, out - r)
+        blk = p[r:r + n]
+        sc = base.scales[r:r + n, :, None]
+        wb = buf[:n]
+        torch.bitwise_left_shift(blk, 4, out=lo[:n])
+        lo[:n] >>= 4   # low nibbles, sign-extended
         torch.mul(lo[:n], sc, out=wb[:, :, 0])
         torch.mul(blk >> 4, sc, out=wb[:, :, 1])
         torch.matmul(x2, wb.view(n, G * gs).T, out=y[:, r:r + n])
@@ -245,9 +291,12 @@ def csr_linear(x: torch.Tensor, # `[..., in_features]`
     out, inn = ortho.shape
     x2 = x.reshape(-1, inn)
     dt = torch.float32 if x.device.type == "cpu" and x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-    with warnings.catch_warnings():                                # torch flags its sparse CSR support as beta on every first use
-        warnings.filterwarnings("ignore", message="Sparse (CSR tensor support is in beta|invariant checks are implicitly)", category=UserWarning)
-        wo = torch.sparse_csr_tensor(ortho.crow, ortho.col.to(torch.int32), ortho.val.to(dt), size=ortho.shape)
+    # torch flags its sparse CSR support as beta on every first use
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse (CSR tensor support is in beta|invariant "
+                                                  "checks are implicitly)", category=UserWarning)
+        wo = torch.sparse_csr_tensor(ortho.crow, ortho.col.to(torch.int32), ortho.val.to(dt),
+                                     size=ortho.shape)
     return (wo @ x2.to(dt).T).T.to(x.dtype).reshape(*x.shape[:-1], out)
 
 # %% ../nbs/00_ops.ipynb #70429b07

@@ -2,18 +2,13 @@
 import json, os, shutil, subprocess, sys
 import pytest, torch
 from safetensors.torch import load_file, save_file
-from transformers import LlamaConfig, LlamaForCausalLM, GPT2Config, GPT2LMHeadModel
-from libortho_nb.engine import alpha, compress, save_ortho
+from libortho_nb.engine import alpha, compress
+from libortho_nb.checkpoint import save_ortho
+from libortho_nb.testing import tiny_model
 
 IDS = torch.randint(0, 128, (2, 12), generator=torch.Generator().manual_seed(1))
 CALIB = [torch.randint(0, 128, (2, 16), generator=torch.Generator().manual_seed(2))]
 
-def tiny(kind):
-    torch.manual_seed(0)
-    if kind == "llama": m = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                                         num_key_value_heads=2, vocab_size=128))
-    else: m = GPT2LMHeadModel(GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=128, n_positions=64))
-    return m.eval()
 
 def outputs(m):
     "Logits and greedy generations at alpha 0 and 1, plus the state dict (cloned: tied tensors share memory)."
@@ -28,12 +23,12 @@ def outputs(m):
 LOADER = r'''
 import sys, torch
 from safetensors.torch import save_file
-import libortho_nb.engine as E
+import libortho_nb.checkpoint as C, libortho_nb.engine as E
 from transformers import AutoModelForCausalLM
 sys.path.insert(0, sys.argv[3])
 from test_engine_roundtrip import outputs
 folder, out, how = sys.argv[1], sys.argv[2], sys.argv[4]
-m = E.load_ortho(folder) if how == "load_ortho" else AutoModelForCausalLM.from_pretrained(folder)
+m = C.load_ortho(folder) if how == "load_ortho" else AutoModelForCausalLM.from_pretrained(folder)
 assert len(E.ortho_layers(m)) > 0
 save_file(outputs(m), out)
 '''
@@ -45,7 +40,7 @@ def load_elsewhere(folder, out, how="from_pretrained"):
 @pytest.mark.parametrize("kind,method,how", [("llama", "activation", "from_pretrained"), ("gpt2", "activation", "from_pretrained"),
                                              ("gpt2", "fisher", "load_ortho")])
 def test_roundtrip_in_another_process(tmp_path, kind, method, how):
-    m = compress(tiny(kind), CALIB, sparsity=0.03, method=method, group_size=32, progress=False)
+    m = compress(tiny_model(kind), CALIB, sparsity=0.03, method=method, group_size=32, progress=False)
     if how == "load_ortho": save_ortho(m, tmp_path / "model")
     else: m.save_pretrained(tmp_path / "model")
     r = load_elsewhere(tmp_path / "model", tmp_path / "out.safetensors", how)
@@ -59,7 +54,7 @@ def test_roundtrip_in_another_process(tmp_path, kind, method, how):
 
 @pytest.fixture
 def saved(tmp_path):
-    m = compress(tiny("gpt2"), CALIB, sparsity=0.03, group_size=32, progress=False)
+    m = compress(tiny_model("gpt2"), CALIB, sparsity=0.03, group_size=32, progress=False)
     save_ortho(m, tmp_path / "model")
     return tmp_path / "model"
 
@@ -85,7 +80,7 @@ def test_flipped_byte_names_the_layer(saved, tmp_path):
 
 def test_mismatched_shapes_and_keys_name_the_layer(saved, tmp_path):
     from transformers import AutoModelForCausalLM
-    from libortho_nb.engine import load_ortho
+    from libortho_nb.checkpoint import load_ortho
     d = copy(saved, tmp_path, "shapes")
     p = d / "model.safetensors"; sd = load_file(p)
     sd["transformer.h.0.attn.c_proj.qweight"] = sd["transformer.h.0.attn.c_proj.qweight"][:, :-2].contiguous()
@@ -106,7 +101,7 @@ def test_pickle_is_never_opened(saved, tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 def test_without_the_import_transformers_does_not_load_it_silently(saved, tmp_path):
-    "Without `import libortho_nb.engine`, transformers does not know 'libortho': it must at least say so (known limitation)."
+    "Without `import libortho_nb`, transformers does not know 'libortho': it must at least say so (known limitation)."
     code = "import sys; from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained(sys.argv[1])"
     r = subprocess.run([sys.executable, "-c", code, str(saved)], capture_output=True, text=True, timeout=300)
     out = r.stdout + r.stderr

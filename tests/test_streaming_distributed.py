@@ -3,7 +3,7 @@ import json, os, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from libortho_nb.testing import tiny_model
 from libortho_nb.streaming import compress_checkpoint
 
 VARIANTS = {"activation": dict(method="activation"), "decomposed": dict(method="activation", inputs="decomposed"),
@@ -39,9 +39,7 @@ def folder_bytes(d: Path) -> dict[str, bytes]:
 def run(tmp_path_factory):
     "A sharded 4-block Llama, its single-process streams, and one torchrun of 2 ranks over the same variants."
     root = tmp_path_factory.mktemp("stream_dist")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-                                         num_key_value_heads=2, vocab_size=128))
+    model = tiny_model("llama", layers=4)
     src = root / "dense"; model.save_pretrained(src, max_shard_size="40KB")
     g = torch.Generator().manual_seed(1)
     calib = [torch.randint(0, 128, (2, 16), generator=g), torch.randint(0, 128, (3, 9), generator=g)]

@@ -1,4 +1,5 @@
-"The wheel from `pip wheel .` installs in a fresh venv (torch pinned) and the package and the `libortho` CLI work there without nbdev, CuPy or a GPU."
+"""The wheel from `pip wheel .` installs in a fresh venv (torch pinned, no extras): the library and the `libortho` CLI work
+there without nbdev, CuPy, a GPU or the lab's libraries (scipy, matplotlib, ipywidgets, peft)."""
 import json, subprocess, sys, textwrap
 
 def sh(*args, **kw):
@@ -18,16 +19,22 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(root, tmp_path):
     code = textwrap.dedent("""
         import importlib.util, torch
         from torch import nn
-        for absent in ("nbdev", "cupy", "execnb", "voila", "selenium"): assert importlib.util.find_spec(absent) is None, absent
+        absent = ("nbdev", "cupy", "execnb", "voila", "selenium", "scipy", "matplotlib", "ipywidgets", "peft")
+        for name in absent: assert importlib.util.find_spec(name) is None, name
         assert not torch.cuda.is_available()
+        import libortho_nb
+        for m in ("checks", "ops", "layers", "calibration", "engine", "checkpoint", "streaming", "okr", "detector", "cli",
+                  "testing", "kernels.csr", "kernels.dual_gemm"):
+            importlib.import_module(f"libortho_nb.{m}")
         from libortho_nb.layers import OrthoLinear
-        from libortho_nb.training import byte_llama, byte_mixtral
+        from libortho_nb.testing import tiny_model
         lin = nn.Linear(256, 64)
         layer = OrthoLinear.from_linear(lin, sparsity=0.02, mode="outlier")
         x = torch.randn(3, 256)
         err = ((layer(x) - lin(x)).norm() / lin(x).norm()).item()
         assert err < 0.2, err
-        byte_llama(64, 2).save_pretrained("llama"); byte_mixtral(32, 2, experts=4).save_pretrained("moe")
+        tiny_model("llama", vocab=256).save_pretrained("llama")                        # byte-level: no tokenizer needed
+        tiny_model("mixtral", vocab=256, hidden=32, experts=4).save_pretrained("moe")
         print("ok", layer.bits_per_param)
     """)
     assert sh(py, "-c", code, cwd=tmp_path).startswith("ok")
@@ -41,3 +48,5 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(root, tmp_path):
     (tmp_path / "text.txt").write_text(text)
     r = json.loads(sh(cli, "watermark", "detect", "moe", "--key", "moe.key", "text.txt", "--n-null", "9", "--json", cwd=tmp_path))
     assert r["tokens_scored"] > 0 and r["verdict"] in ("watermarked", "not detected") and 0 < r["p_value"] <= 1
+    r = subprocess.run([str(cli), "demo"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and "pip install 'libortho_nb[lab]'" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -11,7 +11,7 @@ from ..ops import CSRMatrix
 
 # %% auto #0
 __all__ = ['CUDA_PRELUDE', 'CSR_SOURCE', 'CSR_NB', 'CSR_WARPS', 'CSR_KERNELS', 'NVRTC_OPTIONS', 'require_cupy', 'compiled_kernel',
-           'as_cupy', 'launch_context', 'csr_spmm_add_']
+           'as_cupy', 'launch_context', 'check_csr_layout', 'csr_spmm_add_']
 
 # %% ../../nbs/kernels/00_kernels.csr.ipynb #1056e386
 try: import cupy as cp
@@ -98,16 +98,21 @@ CSR_KERNELS = {(v, c): f"csr_spmm_add_{vn}_{cn}"
 def require_cupy(cupy_module): # the caller's `cp`: the CuPy module, or None when its import failed
     "Raise a clear `ImportError` when CuPy is missing."
     if cupy_module is None:
-        raise ImportError("libortho_nb's CUDA kernels need CuPy, which is not installed: pip install cupy-cuda12x (CUDA 12) "
-                          "or cupy-cuda13x (CUDA 13). Without it, OrthoLinear runs the plain-torch reference on CUDA.")
+        raise ImportError("libortho_nb's CUDA kernels need CuPy, which is not installed: pip install "
+                          "cupy-cuda12x (CUDA 12) "
+                          "or cupy-cuda13x (CUDA 13). Without it, OrthoLinear runs the "
+                          "plain-torch reference on CUDA.")
 
+# %% ../../nbs/kernels/00_kernels.csr.ipynb #8a304fa8
 NVRTC_OPTIONS = ("-D__CUDA_NO_HALF_CONVERSIONS__", "-D__CUDA_NO_BFLOAT16_CONVERSIONS__",
                  *os.environ.get("LIBORTHO_NVRTC_OPTIONS", "").split())
 
+# %% ../../nbs/kernels/00_kernels.csr.ipynb #58b69400
 @functools.cache
 def _module(source: str, device_index: int):
     with cp.cuda.Device(device_index): return cp.RawModule(code=source, options=NVRTC_OPTIONS)
 
+# %% ../../nbs/kernels/00_kernels.csr.ipynb #61d2c4ca
 @functools.cache
 def compiled_kernel(source: str, # CUDA source with `extern "C"` kernels
                     name: str, # the kernel to fetch
@@ -117,11 +122,13 @@ def compiled_kernel(source: str, # CUDA source with `extern "C"` kernels
     require_cupy(cp)
     with cp.cuda.Device(device_index): return _module(source, device_index).get_function(name)
 
+# %% ../../nbs/kernels/00_kernels.csr.ipynb #8db76fe1
 def as_cupy(t: torch.Tensor):
     "A CuPy view of a CUDA tensor's memory through DLPack, no copy (bfloat16 as int16: CuPy has no bfloat16)."
     t = t.detach()                                                 # DLPack refuses tensors that require grad
     return cp.from_dlpack(t.view(torch.int16) if t.dtype == torch.bfloat16 else t)
 
+# %% ../../nbs/kernels/00_kernels.csr.ipynb #af86d197
 @contextlib.contextmanager
 def launch_context(device: torch.device):
     "Make `device` current in CuPy and launch on torch's current stream there."
@@ -129,26 +136,42 @@ def launch_context(device: torch.device):
         yield
 
 # %% ../../nbs/kernels/00_kernels.csr.ipynb #9101b0c0
+def check_csr_layout(ortho: CSRMatrix, # the stream a kernel is handed
+                    ):
+    "An error unless `ortho`'s index arrays have the dtypes and shapes the kernels read (no value is read: no host sync)."
+    out_f = ortho.shape[0]
+    if ortho.crow.dtype != torch.int32 or tuple(ortho.crow.shape) != (out_f + 1,):
+        raise ValueError(f"ortho.crow must be int32 [{out_f + 1}], got {ortho.crow.dtype} {list(ortho.crow.shape)}")
+    col_ok = ortho.col.dtype in (torch.int16, torch.int32) and ortho.col.ndim == 1 and ortho.col.shape == ortho.val.shape
+    if not col_ok:
+        raise ValueError(f"ortho.col must be 1-D int16/int32 as long as val, got {ortho.col.dtype} "
+                         f"{list(ortho.col.shape)} for val {list(ortho.val.shape)}")
+
+# %% ../../nbs/kernels/00_kernels.csr.ipynb #87ef4b0d
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32)
 
 def _check_csr_args(y, x, ortho):
     if not all(isinstance(t, torch.Tensor) for t in (y, x)): raise TypeError("y and x must be torch tensors")
-    if not isinstance(ortho, CSRMatrix): raise TypeError(f"ortho must be a CSRMatrix, got {type(ortho).__name__}")
+    if not isinstance(ortho, CSRMatrix):
+        raise TypeError(f"ortho must be a CSRMatrix, got {type(ortho).__name__}")
     out_f, in_f = ortho.shape
     if x.dtype not in _FLOATS: raise TypeError(f"x must be float16, bfloat16 or float32, got {x.dtype}")
     if y.dtype != x.dtype or ortho.val.dtype != x.dtype:
-        raise TypeError(f"y, x and ortho.val must share one dtype, got y {y.dtype}, x {x.dtype}, val {ortho.val.dtype}")
-    if ortho.crow.dtype != torch.int32 or tuple(ortho.crow.shape) != (out_f + 1,):
-        raise ValueError(f"ortho.crow must be int32 [{out_f + 1}], got {ortho.crow.dtype} {list(ortho.crow.shape)}")
-    if ortho.col.dtype not in (torch.int16, torch.int32) or ortho.col.ndim != 1 or ortho.col.shape != ortho.val.shape:
-        raise ValueError(f"ortho.col must be 1-D int16/int32 as long as val, got {ortho.col.dtype} {list(ortho.col.shape)} for val {list(ortho.val.shape)}")
-    if x.shape[-1] != in_f: raise ValueError(f"x must have {in_f} features in its last dimension, got shape {list(x.shape)}")
-    if tuple(y.shape) != (*x.shape[:-1], out_f): raise ValueError(f"y must have shape {[*x.shape[:-1], out_f]}, got {list(y.shape)}")
+        raise TypeError(f"y, x and ortho.val must share one dtype, got y {y.dtype}, x {x.dtype}, "
+                        f"val {ortho.val.dtype}")
+    check_csr_layout(ortho)
+    if x.shape[-1] != in_f:
+        raise ValueError(f"x must have {in_f} features in its last dimension, got shape {list(x.shape)}")
+    if tuple(y.shape) != (*x.shape[:-1], out_f):
+        raise ValueError(f"y must have shape {[*x.shape[:-1], out_f]}, got {list(y.shape)}")
     if not y.is_contiguous(): raise ValueError("y must be contiguous (it is written in place)")
     if torch.is_grad_enabled() and any(t.requires_grad for t in (x, y, ortho.val)):
-        raise RuntimeError("the CUDA kernels have no backward: call them under torch.no_grad() or torch.inference_mode()")
-    for n, t in (("x", x), ("y", y), ("ortho.crow", ortho.crow), ("ortho.col", ortho.col), ("ortho.val", ortho.val)):
-        if t.device.type != "cuda": raise ValueError(f"the CUDA kernels need CUDA tensors, got {n} on {t.device}")
+        raise RuntimeError("the CUDA kernels have no backward: call them under torch.no_grad() or "
+                           "torch.inference_mode()")
+    for n, t in (("x", x), ("y", y), ("ortho.crow", ortho.crow), ("ortho.col", ortho.col), ("ortho.val",
+                                                                                            ortho.val)):
+        if t.device.type != "cuda":
+            raise ValueError(f"the CUDA kernels need CUDA tensors, got {n} on {t.device}")
         if t.device != x.device: raise ValueError(f"all tensors must be on {x.device}, got {n} on {t.device}")
     for n, t in (("ortho.crow", ortho.crow), ("ortho.col", ortho.col), ("ortho.val", ortho.val)):
         if not t.is_contiguous(): raise ValueError(f"{n} must be contiguous")
@@ -167,10 +190,12 @@ def csr_spmm_add_(y: torch.Tensor, # `[..., out_features]`, updated in place (co
     if x2.stride(-1) != 1: x2 = x2.contiguous()
     n = x2.shape[0]
     if n == 0 or out_f == 0 or ortho.nnz == 0 or alpha == 0: return y
-    if -(-n // CSR_NB) > 65535: raise ValueError(f"batch of {n} rows is over the kernel's limit of {65535 * CSR_NB}")
+    if -(-n // CSR_NB) > 65535:
+        raise ValueError(f"batch of {n} rows is over the kernel's limit of {65535 * CSR_NB}")
     with launch_context(x.device):
         k = compiled_kernel(CSR_SOURCE, CSR_KERNELS[x.dtype, ortho.col.dtype], x.device.index)
         k((-(-out_f // CSR_WARPS), -(-n // CSR_NB)), (CSR_WARPS * 32,),
-          (as_cupy(ortho.crow), as_cupy(ortho.col), as_cupy(ortho.val), as_cupy(x2), np.int32(x2.stride(0) if n > 1 else in_f),
+          (as_cupy(ortho.crow), as_cupy(ortho.col), as_cupy(ortho.val), as_cupy(x2),
+           np.int32(x2.stride(0) if n > 1 else in_f),
            as_cupy(y), np.int32(out_f), np.int32(out_f), np.int32(n), np.float32(alpha)))
     return y

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from ..ops import Int4Weight, CSRMatrix
 from ..layers import register_backend
-from .csr import CUDA_PRELUDE, as_cupy, compiled_kernel, launch_context, require_cupy
+from .csr import CUDA_PRELUDE, as_cupy, check_csr_layout, compiled_kernel, launch_context, require_cupy
 
 # %% auto #0
 __all__ = ['DUAL_GEMM_SOURCE', 'DG_WARPS', 'DUAL_GEMM_KERNELS', 'DG_SMEM_BUDGET', 'plan_chunk_bytes', 'staged_smem_bytes',
@@ -299,8 +299,10 @@ DUAL_GEMM_KERNELS = {(dt, nt, c): f"dual_gemm_{dn}_nt{nt}_{cn}"
                      for c, cn in ((None, "base"), (torch.int16, "i16"), (torch.int32, "i32"))}
 
 # %% ../../nbs/kernels/01_kernels.dual_gemm.ipynb #cd17acd9
-DG_SMEM_BUDGET = 38 * 1024  # dynamic shared memory for x, bytes (48 KiB minus the static arrays, with room to spare)
+# dynamic shared memory for x, bytes (48 KiB minus the static arrays, with room to spare)
+DG_SMEM_BUDGET = 38 * 1024
 
+# %% ../../nbs/kernels/01_kernels.dual_gemm.ipynb #eeb9f8fd
 def plan_chunk_bytes(row_bytes: int, # packed bytes per row, `n_groups * group_size / 2`
                      group_size: int, # INT4 group size, a multiple of 32
                      rows: int, # batch rows staged per block (1..16)
@@ -310,53 +312,65 @@ def plan_chunk_bytes(row_bytes: int, # packed bytes per row, `n_groups * group_s
     step = math.lcm(64, group_size // 2)
     fit = (smem_budget // (2 * rows) - 8) // 2 // step * step       # rows * (2 cb + 8) halves of 2 bytes
     if fit < step:
-        raise ValueError(f"group_size {group_size} needs {rows * (2 * step + 8) * 2} bytes of shared memory for {rows} batch rows, "
+        raise ValueError(f"group_size {group_size} needs {rows * (2 * step + 8) * 2} bytes of shared memory "
+                         f"for {rows} batch rows, "
                          f"over the {smem_budget}-byte budget; use group_size <= 1024 or a smaller batch tile")
     return min(fit, -(-row_bytes // step) * step)
 
+# %% ../../nbs/kernels/01_kernels.dual_gemm.ipynb #6be52adc
 def staged_smem_bytes(chunk_bytes, rows): return rows * (2 * chunk_bytes + 8) * 2
 
 # %% ../../nbs/kernels/01_kernels.dual_gemm.ipynb #500602cc
 def _check_dual_args(x, base, ortho, alpha, bias, out):
     if not isinstance(x, torch.Tensor): raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not isinstance(base, Int4Weight): raise TypeError(f"base must be an Int4Weight, got {type(base).__name__}")
-    if ortho is not None and not isinstance(ortho, CSRMatrix): raise TypeError(f"ortho must be a CSRMatrix or None, got {type(ortho).__name__}")
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real): raise TypeError(f"alpha must be a real number, got {type(alpha).__name__}")
+    if not isinstance(base, Int4Weight):
+        raise TypeError(f"base must be an Int4Weight, got {type(base).__name__}")
+    if ortho is not None and not isinstance(ortho, CSRMatrix):
+        raise TypeError(f"ortho must be a CSRMatrix or None, got {type(ortho).__name__}")
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__}")
     out_f, in_f = base.shape
     if x.dtype not in (torch.float16, torch.bfloat16):
         raise TypeError(f"the CUDA kernels compute in float16 or bfloat16, got x in {x.dtype}; "
                         "use register_backend('cuda', None) for the plain-torch path in other dtypes")
-    if base.scales.dtype != x.dtype: raise TypeError(f"x has dtype {x.dtype} but the layer computes in {base.scales.dtype}; cast one of them")
-    if x.shape[-1] != in_f: raise ValueError(f"x must have {in_f} features in its last dimension, got shape {list(x.shape)}")
+    if base.scales.dtype != x.dtype:
+        raise TypeError(f"x has dtype {x.dtype} but the layer computes in "
+                        f"{base.scales.dtype}; cast one of them")
+    if x.shape[-1] != in_f:
+        raise ValueError(f"x must have {in_f} features in its last dimension, got shape {list(x.shape)}")
     gs = base.group_size
     if gs % 32: raise ValueError(f"the CUDA kernels need group_size to be a multiple of 32, got {gs}")
     G = -(-in_f // gs)
     if base.packed.dtype != torch.uint8 or tuple(base.packed.shape) != (out_f, G * gs // 2):
-        raise ValueError(f"base.packed must be uint8 {[out_f, G * gs // 2]}, got {base.packed.dtype} {list(base.packed.shape)}")
-    if tuple(base.scales.shape) != (out_f, G): raise ValueError(f"base.scales must be {[out_f, G]}, got {list(base.scales.shape)}")
+        raise ValueError(f"base.packed must be uint8 {[out_f, G * gs // 2]}, got {base.packed.dtype} "
+                         f"{list(base.packed.shape)}")
+    if tuple(base.scales.shape) != (out_f, G):
+        raise ValueError(f"base.scales must be {[out_f, G]}, got {list(base.scales.shape)}")
     if bias is not None and (bias.dtype != x.dtype or tuple(bias.shape) != (out_f,)):
         raise ValueError(f"bias must be {x.dtype} [{out_f}], got {bias.dtype} {list(bias.shape)}")
     if out is not None and (out.dtype != x.dtype or tuple(out.shape) != (*x.shape[:-1], out_f)):
         raise ValueError(f"out must be {x.dtype} {[*x.shape[:-1], out_f]}, got {out.dtype} {list(out.shape)}")
     named = [("x", x), ("base.packed", base.packed), ("base.scales", base.scales)]
     if ortho is not None:
-        if tuple(ortho.shape) != (out_f, in_f): raise ValueError(f"ortho is {tuple(ortho.shape)}, base is {(out_f, in_f)}")
-        if ortho.crow.dtype != torch.int32 or tuple(ortho.crow.shape) != (out_f + 1,):
-            raise ValueError(f"ortho.crow must be int32 [{out_f + 1}], got {ortho.crow.dtype} {list(ortho.crow.shape)}")
-        if ortho.col.dtype not in (torch.int16, torch.int32) or ortho.col.ndim != 1 or ortho.col.shape != ortho.val.shape:
-            raise ValueError(f"ortho.col must be 1-D int16/int32 as long as val, got {ortho.col.dtype} {list(ortho.col.shape)} for val {list(ortho.val.shape)}")
+        if tuple(ortho.shape) != (out_f, in_f):
+            raise ValueError(f"ortho is {tuple(ortho.shape)}, base is {(out_f, in_f)}")
+        check_csr_layout(ortho)
         if ortho.val.dtype != x.dtype: raise TypeError(f"ortho.val must be {x.dtype}, got {ortho.val.dtype}")
         named += [("ortho.crow", ortho.crow), ("ortho.col", ortho.col), ("ortho.val", ortho.val)]
     if bias is not None: named.append(("bias", bias))
     if out is not None: named.append(("out", out))
     if torch.is_grad_enabled() and any(t.requires_grad for _, t in named):
-        raise RuntimeError("ortho_linear_cuda has no backward: run the layer under torch.no_grad() or torch.inference_mode() "
-                           "(as generation does), or register_backend('cuda', None) to train through the plain-torch path")
+        raise RuntimeError("ortho_linear_cuda has no backward: run the layer under torch.no_grad() or "
+                           "torch.inference_mode() "
+                           "(as generation does), or register_backend('cuda', None) to train through "
+                           "the plain-torch path")
     for n, t in named:
-        if t.device.type != "cuda": raise ValueError(f"the CUDA kernels need CUDA tensors, got {n} on {t.device}")
+        if t.device.type != "cuda":
+            raise ValueError(f"the CUDA kernels need CUDA tensors, got {n} on {t.device}")
         if t.device != x.device: raise ValueError(f"all tensors must be on {x.device}, got {n} on {t.device}")
         if n != "x" and not t.is_contiguous(): raise ValueError(f"{n} must be contiguous")
-    if base.packed.data_ptr() % 16: raise ValueError("base.packed must start on a 16-byte boundary (it is read with 16-byte loads)")
+    if base.packed.data_ptr() % 16:
+        raise ValueError("base.packed must start on a 16-byte boundary (it is read with 16-byte loads)")
 
 # %% ../../nbs/kernels/01_kernels.dual_gemm.ipynb #590c9da5
 def ortho_linear_cuda(x: torch.Tensor, # `[..., in_features]`, float16 or bfloat16, on a CUDA device
@@ -378,20 +392,27 @@ def ortho_linear_cuda(x: torch.Tensor, # `[..., in_features]`, float16 or bfloat
     if n == 0: return y
     nt = 1 if n <= 8 else 2
     rows = min(n, 8 * nt)
-    if -(-n // (8 * nt)) > 65535: raise ValueError(f"batch of {n} rows is over the kernel's limit of {65535 * 16}")
+    if -(-n // (8 * nt)) > 65535:
+        raise ValueError(f"batch of {n} rows is over the kernel's limit of {65535 * 16}")
     row_bytes, gs = base.packed.shape[1], base.group_size
     chunk = plan_chunk_bytes(row_bytes, gs, rows)
-    ldx = x2.stride(0) if n > 1 else in_f                        # a lone row's stride is arbitrary; it is never used
+    # a lone row's stride is arbitrary; it is never used
+    ldx = x2.stride(0) if n > 1 else in_f
     x_vec = int(in_f % 8 == 0 and ldx % 8 == 0 and x2.data_ptr() % 16 == 0)
-    use_ortho = use_ortho and ortho.nnz > 0                      # an empty stream adds nothing: same result, no CSR reads
+    # an empty stream adds nothing: same result, no CSR reads
+    use_ortho = use_ortho and ortho.nnz > 0
     with launch_context(x.device):
-        k = compiled_kernel(DUAL_GEMM_SOURCE, DUAL_GEMM_KERNELS[x.dtype, nt, ortho.col.dtype if use_ortho else None], x.device.index)
+        k = compiled_kernel(DUAL_GEMM_SOURCE, DUAL_GEMM_KERNELS[x.dtype, nt,
+                                                                ortho.col.dtype if use_ortho else None],
+                            x.device.index)
         args = [as_cupy(x2), np.int32(ldx), np.int32(n), np.int32(in_f), np.int32(x_vec),
-                as_cupy(base.packed), np.int32(row_bytes), as_cupy(base.scales), np.int32(base.scales.shape[1]), np.int32(gs // 2)]
+                as_cupy(base.packed), np.int32(row_bytes), as_cupy(base.scales),
+                np.int32(base.scales.shape[1]), np.int32(gs // 2)]
         if use_ortho: args += [as_cupy(ortho.crow), as_cupy(ortho.col), as_cupy(ortho.val), np.float32(alpha)]
         args += [as_cupy(bias if bias is not None else base.scales), np.int32(bias is not None),
                  as_cupy(y.view(-1, out_f)), np.int32(out_f), np.int32(out_f), np.int32(chunk)]
-        k((-(-out_f // 16), -(-n // (8 * nt))), (DG_WARPS * 32,), tuple(args), shared_mem=staged_smem_bytes(chunk, rows))
+        k((-(-out_f // 16), -(-n // (8 * nt))), (DG_WARPS * 32,), tuple(args),
+          shared_mem=staged_smem_bytes(chunk, rows))
     return y
 
 # %% ../../nbs/kernels/01_kernels.dual_gemm.ipynb #d858b1a1
