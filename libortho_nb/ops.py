@@ -36,17 +36,20 @@ def check_weight(w: torch.Tensor, # the weight to check, expected `[out_features
 # %% ../nbs/00_ops.ipynb #65a71d32
 @dataclass
 class Int4Weight:
-    "A packed INT4 matrix: `packed [out, n_groups*group_size/2]` uint8, `scales [out, n_groups]` (weight dtype)."
-    packed: torch.Tensor
-    scales: torch.Tensor
-    shape: tuple  # (out_features, in_features) of the matrix it stands for
-    group_size: int
+    "A packed INT4 matrix `w = level * scale (+ zero)`: `packed` uint8 nibbles, per-group `scales` and optional `zeros`."
+    packed: torch.Tensor  # [out, n_groups * group_size / 2] uint8: two signed levels (-8..7) per byte
+    scales: torch.Tensor  # [out, n_groups] in the weight's dtype
+    shape: tuple          # (out_features, in_features) of the matrix it stands for
+    group_size: int       # input columns sharing one scale
+    # [out, n_groups] offsets of an asymmetric grid, in the scales' dtype; None: symmetric
+    zeros: torch.Tensor|None = None
 
     @property
     def n_groups(self): return self.scales.shape[1]
     @property
     def nbytes(self):
-        return sum(t.numel() * t.element_size() for t in (self.packed, self.scales))
+        parts = (self.packed, self.scales) + (() if self.zeros is None else (self.zeros,))
+        return sum(t.numel() * t.element_size() for t in parts)
 
 # %% ../nbs/00_ops.ipynb #161e69a9
 def check_group_size(group_size):
@@ -98,8 +101,9 @@ def dequantize_int4(base: Int4Weight, # a packed matrix from `quantize_int4`
     "The dense `[out, in]` matrix `base` stands for."
     q = unpack_int4(base.packed, base.group_size)                  # [out, G, gs]
     acc = _acc(base.scales.dtype)
-    w = (q.to(acc) * base.scales.to(acc)[..., None]).view(base.shape[0], -1)[:, :base.shape[1]]
-    return w.to(dtype or base.scales.dtype)
+    g = q.to(acc) * base.scales.to(acc)[..., None]                 # [out, G, gs]
+    if base.zeros is not None: g = g + base.zeros.to(acc)[..., None]
+    return g.view(base.shape[0], -1)[:, :base.shape[1]].to(dtype or base.scales.dtype)
 
 # %% ../nbs/00_ops.ipynb #dda2d4f3
 def impact_scores(residual: torch.Tensor, # `[out, in]`: each entry's perturbation (W - Q(W), or W itself)
@@ -279,6 +283,8 @@ def int4_linear(x: torch.Tensor, # `[..., in_features]`, in the Base's dtype
         lo[:n] >>= 4   # low nibbles, sign-extended
         torch.mul(lo[:n], sc, out=wb[:, :, 0])
         torch.mul(blk >> 4, sc, out=wb[:, :, 1])
+        if base.zeros is not None:
+            wb += base.zeros[r:r + n, :, None, None]   # asymmetric grid: both halves shift
         torch.matmul(x2, wb.view(n, G * gs).T, out=y[:, r:r + n])
     if bias is not None: y += bias
     return y.view(*x.shape[:-1], out)

@@ -325,6 +325,9 @@ def _check_dual_args(x, base, ortho, alpha, bias, out):
     if not isinstance(x, torch.Tensor): raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if not isinstance(base, Int4Weight):
         raise TypeError(f"base must be an Int4Weight, got {type(base).__name__}")
+    if base.zeros is not None:
+        raise ValueError("the fused kernel reads a symmetric grid; this base has zeros (an asymmetric grid): "
+                         "use ortho_linear_reference, or register another backend")
     if ortho is not None and not isinstance(ortho, CSRMatrix):
         raise TypeError(f"ortho must be a CSRMatrix or None, got {type(ortho).__name__}")
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
