@@ -459,7 +459,7 @@ def prepare(self: CpuBackend, module: nn.Module) -> dict:
     for m in module.modules():
         if not isinstance(m, OrthoLinear) or m.scales.device.type != "cpu": continue
         with torch.no_grad():
-            if self.route(m.scales[:1, :1].reshape(1, 1), m.base) != "int4": continue
+            if self.route(torch.empty(0, dtype=m.scales.dtype), m.base) != "int4": continue
             g = self.groups.get(id(m.qweight))
             if g is not None:
                 if g[1] == 0 and g[0].layers() is not None: g[0].refresh(self, g[0].layers(), m.alpha)
