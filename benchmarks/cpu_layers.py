@@ -1,16 +1,16 @@
-"""Layer-level table of the CPU backend: OrthoLinear (bf16) at alpha 0 and 1 against nn.Linear fp32, bf16 F.linear and
-torch's INT4 kernel alone, measured side by side (interleaved) in one run. Writes results/cpu/layers.csv and
-results/cpu/layer_memory.csv and prints the table with the goals.
+"""Layer-level table of the CPU backend: OrthoLinear (bf16) at alpha 0 and 1 against nn.Linear fp32, bf16
+F.linear and torch's INT4 kernel alone, measured side by side (interleaved) in one run. Writes
+results/cpu/layers.csv and results/cpu/layer_memory.csv and prints the table with the goals.
 
     python benchmarks/cpu_layers.py                      # every shape, density 0.5/1/2 %, batch 1/4/16/64, threads 1/2
     python benchmarks/cpu_layers.py --quick              # 4096x4096 and SmolLM2's q/k/v block, 1 % only
 
-Shapes: 4096x4096; SmolLM2-135M's q/o, k/v, gate/up, down, and its q+k+v and gate+up blocks (the layers that read one
-input, as the dense model computes them: one call per layer; ours also fused into one call); Llama-3.2-3B's q/o, k/v,
-gate/up, down. Weights N(0, 0.02) in bf16, INT4 groups of 128, the Ortho stream at random positions. The backend runs
-with `threads=None` so each cell's thread count is what it uses (the thread policy is `benchmarks/cpu_threads.py`'s).
-Goals: batch 1, alpha 1: <= 1.3x the INT4 kernel alone and >= 2x faster than fp32; batch 64: <= 1.5x bf16 F.linear.
-"""
+Shapes: 4096x4096; SmolLM2-135M's q/o, k/v, gate/up, down, and its q+k+v and gate+up blocks (the layers that
+read one input, as the dense model computes them: one call per layer; ours also fused into one call);
+Llama-3.2-3B's q/o, k/v, gate/up, down. Weights N(0, 0.02) in bf16, INT4 groups of 128, the Ortho stream at
+random positions. The backend runs with `threads=None` so each cell's thread count is what it uses (the thread
+policy is `benchmarks/cpu_threads.py`'s). Goals: batch 1, alpha 1: <= 1.3x the INT4 kernel alone and >= 2x
+faster than fp32; batch 64: <= 1.5x bf16 F.linear."""
 import argparse, csv, os, sys, warnings
 from pathlib import Path
 import torch

@@ -1,17 +1,16 @@
-"""Model-level table of the CPU backend on SmolLM2-135M-Instruct (the real fixture): greedy decode and prefill tokens/s
-of the libortho model (bf16, INT4 groups of 128, 1 % Ortho by magnitude) at alpha 1 and 0, unfused and with
-`fuse_projections`, against the dense model in fp32 and bf16 (transformers) and llama.cpp on the same GGUF file, all
-interleaved in one run; and the peak RSS of each loaded model, one fresh process each. Writes results/cpu/model.csv and
-results/cpu/memory.csv.
+"""Model-level table of the CPU backend on SmolLM2-135M-Instruct (the real fixture): greedy decode and prefill
+tokens/s of the libortho model (bf16, INT4 groups of 128, 1 % Ortho by magnitude) at alpha 1 and 0, unfused
+and with `fuse_projections`, against the dense model in fp32 and bf16 (transformers) and llama.cpp on the same
+GGUF file, all interleaved in one run; and the peak RSS of each loaded model, one fresh process each. Writes
+results/cpu/model.csv and results/cpu/memory.csv.
 
     python benchmarks/cpu_model.py [--threads 1,2] [--reps 3] [--llama-python PATH]
 
-llama.cpp runs in a separate venv with `llama-cpp-python` (a benchmark-only dependency, `make llamacpp-venv`), through
-`benchmarks/llamacpp_worker.py`; without it the llama.cpp rows are left out and the script says so. Decode tokens/s is
-measured as (tokens of a 40-token generation - tokens of an 8-token one) / the difference of their times, so prompt
-processing and set-up cancel; prefill is one forward pass over a 128-token prompt. Goals: decode >= 1.5x the dense fp32
-model and >= 0.5x llama.cpp.
-"""
+llama.cpp runs in a separate venv with `llama-cpp-python` (a benchmark-only dependency, `make llamacpp-venv`),
+through `benchmarks/llamacpp_worker.py`; without it the llama.cpp rows are left out and the script says so.
+Decode tokens/s is measured as (tokens of a 40-token generation - tokens of an 8-token one) / the difference
+of their times, so prompt processing and set-up cancel; prefill is one forward pass over a 128-token prompt.
+Goals: decode >= 1.5x the dense fp32 model and >= 0.5x llama.cpp."""
 import argparse, copy, csv, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 import torch
@@ -234,7 +233,8 @@ def memory(a, ortho, out):
         ld = worker.load
         mem.append(dict(model="llama.cpp Q4_1 GGUF",
                         loaded_mib=round((ld["rss_after"] - ld["rss_before"]) / 2**20, 1), after_generate_mib="",
-                        peak_rss_mib=round(ld["rss_peak"] / 2**20, 1), imports_rss_mib=round(ld["rss_before"] / 2**20, 1),
+                        peak_rss_mib=round(ld["rss_peak"] / 2**20, 1),
+                        imports_rss_mib=round(ld["rss_before"] / 2**20, 1),
                         layouts_mib=""))
         worker.close()
     with open(out / "memory.csv", "w", newline="") as f:

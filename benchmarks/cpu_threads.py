@@ -1,13 +1,12 @@
-"""Batch-1 latency of a 4096x4096 bf16 OrthoLinear (1 % Ortho, alpha 1) with and without one competing busy process,
-phases alternated; the goal of the CPU backend's thread policy: busy latency <= 3x the latency without the competitor.
-Writes results/cpu/threads.csv.
+"""Batch-1 latency of a 4096x4096 bf16 OrthoLinear (1 % Ortho, alpha 1) with and without one competing busy
+process, phases alternated; the goal of the CPU backend's thread policy: busy latency <= 3x the latency
+without the competitor. Writes results/cpu/threads.csv.
 
     python benchmarks/cpu_threads.py [--rounds 3] [--seconds 0.5] [--batch 1]
 
-Each configuration runs back-to-back calls for `--seconds` per phase and round; the table gives medians per call. The
-competitor is `python -c "while True: pass"` in a session of its own, given the same autogroup weight as this one. 'others' is how many CPUs other processes (the
-competitor included) used during the phase.
-"""
+Each configuration runs back-to-back calls for `--seconds` per phase and round; the table gives medians per
+call. The competitor is `python -c "while True: pass"` in a session of its own, given the same autogroup
+weight as this one. 'others' is how many CPUs other processes (the competitor included) used during the phase."""
 import argparse, csv, os, statistics, subprocess, sys, time
 from pathlib import Path
 import torch

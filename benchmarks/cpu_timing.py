@@ -1,5 +1,6 @@
-"""Interleaved timing for the CPU benchmarks: every repetition runs each candidate once, in a rotating order, so machine
-noise hits all of them alike; results are medians, and the CPU that other processes used meanwhile is reported."""
+"""Interleaved timing for the CPU benchmarks: every repetition runs each candidate once, in a rotating order, so
+machine noise hits all of them alike; results are medians, and the CPU that other processes used meanwhile is
+reported."""
 import os, statistics, time
 
 

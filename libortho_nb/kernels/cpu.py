@@ -319,7 +319,7 @@ def invalidate(self: CpuBackend):
     "Forget every cached layout (needed only after writing to a layer's buffers through `.data`)."
     with self._lock:
         self.entries.clear()
-        for g, _ in self.groups.values(): g.entry = _Entry()
+        for g, _ in self.groups.values(): g.entry, g.stamp = _Entry(), None
 
 # %% ../../nbs/kernels/02_kernels.cpu.ipynb #5d69e284
 @patch
