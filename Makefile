@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test check-export nbtest pytest browser bench docs-check clean
+.PHONY: install demo test check-export nbtest pytest browser bench bench-model bench-threads llamacpp-venv docs-check clean
 
 $(STAMP): constraints.txt settings.ini setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,12 +50,30 @@ browser:
 pytest: $(STAMP) browser
 	LIBORTHO_CHROMIUM=$(CHROMIUM) LIBORTHO_CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/python -m pytest tests -q
 
+# The CPU backend's layer table (benchmarks/cpu_layers.py --help; writes results/cpu/layers.csv). BENCH_ARGS=--boost
+# raises this session's scheduler weight first on a shared machine; BENCH_ARGS=--quick runs two shapes only.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python benchmarks/ortholinear.py
+	$(BIN)/python benchmarks/cpu_layers.py $(BENCH_ARGS)
+
+# SmolLM2-135M decode/prefill/memory against dense fp32/bf16 and llama.cpp (needs the real fixtures and llamacpp-venv)
+bench-model: $(STAMP)
+	$(BIN)/python benchmarks/cpu_model.py --llama-python $(LLAMA_VENV)/bin/python $(BENCH_ARGS)
+
+bench-threads: $(STAMP)
+	$(BIN)/python benchmarks/cpu_threads.py $(BENCH_ARGS)
+
+# llama.cpp for the model benchmark only, in a venv of its own (the project's venv never gets it). A native build dies
+# with "Illegal instruction" on some VMs, hence the explicit instruction sets; the build takes about 8 minutes.
+LLAMA_VENV ?= .venv-llamacpp
+llamacpp-venv:
+	test -x $(LLAMA_VENV)/bin/python || $(PYTHON) -m venv $(LLAMA_VENV)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+	  $(LLAMA_VENV)/bin/python -m pip install -q -c constraints.txt llama-cpp-python
 
 # The documentation site is rendered by Quarto on GitHub; here we check that nbdev can pre-process every notebook.
 docs-check: $(STAMP)
 	$(BIN)/nbdev_proc_nbs
 
 clean:
-	rm -rf $(VENV) _proc _docs build dist *.egg-info
+	rm -rf $(VENV) $(LLAMA_VENV) _proc _docs build dist *.egg-info

@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = ['OrthoLinear', 'calibrate', 'compress', 'selection', 'convert', 'set_alpha', 'alpha', 'ortho_layers', 'save_ortho',
            'load_ortho', 'LibOrthoConfig', 'WatermarkKey', 'OKRSettings', 'apply_okr', 'remove_okr', 'okr_stats',
-           'okr_generate', 'OKRDetector', 'OKRDetectorOutput']
+           'okr_generate', 'OKRDetector', 'OKRDetectorOutput', 'CpuSettings']
 
 # %% ../nbs/99_package.ipynb #228cce29
 from .layers import OrthoLinear
@@ -15,9 +15,10 @@ from .engine import compress, selection, convert, set_alpha, alpha, ortho_layers
 from .checkpoint import save_ortho, load_ortho, LibOrthoConfig
 from .okr import WatermarkKey, OKRSettings, apply_okr, remove_okr, okr_stats, okr_generate
 from .detector import OKRDetector, OKRDetectorOutput
+from .kernels.cpu import CpuSettings
 
 _all_ = ["OrthoLinear", "calibrate", "compress", "selection", "convert", "set_alpha", "alpha", "ortho_layers",
          "save_ortho",
          "load_ortho", "LibOrthoConfig", "WatermarkKey", "OKRSettings", "apply_okr", "remove_okr",
          "okr_stats", "okr_generate",
-         "OKRDetector", "OKRDetectorOutput"]
+         "OKRDetector", "OKRDetectorOutput", "CpuSettings"]

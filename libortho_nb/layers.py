@@ -66,13 +66,16 @@ OrthoLinear.alpha = property(_get_alpha, _set_alpha, doc="Weight of the Ortho st
 @patch(as_prop=True)
 def base(self: OrthoLinear) -> Int4Weight:
     "The Base stream as an `Int4Weight` view of the buffers."
-    return Int4Weight(self.qweight, self.scales, (self.out_features, self.in_features), self.group_size)
+    # (not attribute access: the forward reads this every call)
+    b = self._buffers
+    return Int4Weight(b["qweight"], b["scales"], (self.out_features, self.in_features), self.group_size)
 
 # %% ../nbs/01_layers.ipynb #02d5fe4e
 @patch(as_prop=True)
 def ortho(self: OrthoLinear) -> CSRMatrix:
     "The Ortho stream as a `CSRMatrix` view of the buffers."
-    return CSRMatrix(self.ortho_crow, self.ortho_col, self.ortho_val, (self.out_features, self.in_features))
+    b = self._buffers
+    return CSRMatrix(b["ortho_crow"], b["ortho_col"], b["ortho_val"], (self.out_features, self.in_features))
 
 # %% ../nbs/01_layers.ipynb #1b8c24c4
 @patch(as_prop=True)
@@ -148,7 +151,8 @@ def ortho_linear_reference(x, base: Int4Weight, ortho: CSRMatrix|None, alpha: fl
 @patch
 def forward(self: OrthoLinear, x: torch.Tensor) -> torch.Tensor:
     fn = _backends.get(x.device.type, ortho_linear_reference)
-    return fn(x, self.base, self.ortho if self.alpha != 0 else None, self.alpha, self.bias)
+    a = self._alpha
+    return fn(x, self.base, self.ortho if a != 0 else None, a, self._parameters.get("bias"))
 
 # %% ../nbs/01_layers.ipynb #5329dd03
 @patch
