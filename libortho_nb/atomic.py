@@ -71,6 +71,7 @@ def atomic_file(dst: str|os.PathLike, # the file to write (its folder must exist
     if not dst.parent.is_dir():
         raise FileNotFoundError(f"{dst.parent} does not exist: create the folder of {dst} first")
     if dst.is_dir(): raise ValueError(f"{dst} is a folder, not a file")
+    for p in partials(dst): _remove(p)                             # what earlier killed writes left
     tmp = dst.parent / f".{dst.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         with open(tmp, mode) as f:
