@@ -281,6 +281,9 @@ def fisher_curvature(model: nn.Module, # a causal LM (transformers) or any modul
     batches, total = calibration_batches(calib, tokenizer, max_length, with_labels=True)
     dev = _device(model)
     params = [m.weight for m in layers.values()]
+    if any(p.is_inference() for p in params):
+        raise ValueError("the model's weights were made inside torch.inference_mode(), and autograd cannot use them: "
+                         "load the model outside inference_mode (compressing inside it is fine)")
     sums = {n: torch.zeros(linear_weight(m).shape, dtype=torch.float32, device=dev) for n,
             m in layers.items()}
     counts, n_seq = dict.fromkeys(layers, 0), 0

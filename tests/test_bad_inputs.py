@@ -11,7 +11,7 @@ from libortho_nb.ops import quantize_int4, dequantize_int4, decompose, impact_sc
 from libortho_nb.layers import OrthoLinear, check_alpha
 from libortho_nb.calibration import calibrate, calibration_batches, read_texts
 from libortho_nb.engine import convert, compress, selection, set_alpha
-from libortho_nb.checkpoint import save_ortho, load_ortho
+from libortho_nb.checkpoint import save_ortho, load_ortho, LibOrthoConfig
 from libortho_nb.streaming import compress_checkpoint
 from libortho_nb.okr import WatermarkKey, OKRSettings, apply_okr, remove_okr, okr_generate
 from libortho_nb.detector import OKRDetector, scored_tokens
@@ -81,6 +81,19 @@ CASES = [
      ValueError, ["does not use calib="]),
     ("selection reference type", lambda: selection(llama(), "delta", reference="before.pt"), TypeError, ["nn.Module", "str"]),
     ("set_alpha unconverted", lambda: set_alpha(llama(), 0.0), ValueError, ["no OrthoLinear layers"]),
+    ("compress ids outside vocab", lambda: compress(llama(), [ids(1, 8), torch.tensor([[1, 500]])], progress=False),
+     ValueError, ["calibration batch 1 holds token id 500", "vocabulary [0, 128)"]),
+    ("compress negative id", lambda: compress(llama(), [torch.tensor([[-3, 1]])], method="fisher", progress=False),
+     ValueError, ["token id -3"]),
+    ("delta reference is the model", lambda: (lambda m: compress(m, method="delta", reference=m, progress=False))(llama()),
+     ValueError, ["reference is the model itself"]),
+    ("delta reference equal weights", lambda: compress(llama(), method="delta", reference=llama(), progress=False),
+     ValueError, ["delta scores would all be zero"]),
+    # checkpoint configs
+    ("config digest not hex", lambda: LibOrthoConfig(layers={"a": 1}, checksums={"a": "xyz"}), ValueError, ["sha256 hex", "'a'"]),
+    ("config tensor digest int", lambda: LibOrthoConfig(tensor_checksums={"n.w": 3}), ValueError, ["64 characters", "'n.w'"]),
+    ("config alpha 2", lambda: LibOrthoConfig(layers={"a": 1}, alphas={"a": 2.0}), ValueError, ["[0, 1]", "2.0"]),
+    ("config alpha unknown layer", lambda: LibOrthoConfig(alphas={"b": 0.5}), ValueError, ["not in layers", "'b'"]),
     # okr
     ("key seed negative", lambda: WatermarkKey.from_seed(-1, 32, 8), ValueError, ["[0, 2**63)", "got -1"]),
     ("key seed float", lambda: WatermarkKey.from_seed(1.5, 32, 8), TypeError, ["[0, 2**63)", "1.5"]),
@@ -140,6 +153,11 @@ def fails_on_disk(tmp_path):
         ("stream non-empty dst", lambda: compress_checkpoint(tmp_path / "dense", tmp_path / "ortho", [ids(1, 8)], progress=False), ValueError),
         ("stream fisher", lambda: compress_checkpoint(tmp_path / "dense", tmp_path / "out4", [ids(1, 8)], method="fisher", progress=False), ValueError),
         ("key load of a model file", lambda: WatermarkKey.load(tmp_path / "ortho" / "model.safetensors"), ValueError),
+        ("load_ortho of a dense folder", lambda: load_ortho(tmp_path / "dense"), ValueError),
+        ("save_ortho over a file", lambda: save_ortho(m, tmp_path / "k.key"), ValueError),
+        ("key save into a folder", lambda: key8().save(tmp_path / "ortho"), ValueError),
+        ("stream into a missing parent's file", lambda: compress_checkpoint(tmp_path / "dense", tmp_path / "k.key", None,
+                                                                            method="magnitude", progress=False), ValueError),
     ]
 
 def test_failed_calls_change_nothing_on_disk(tmp_path):
@@ -278,3 +296,14 @@ def test_totals():
     "The sweep's size, printed for the record (pytest -s): API cases, CLI cases, property tests."
     print(f"bad-input cases: {len(CASES)} API + {len(CLI_CASES)} CLI + 3 property tests")
     assert len(CASES) + len(CLI_CASES) >= 90
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_gradient_methods_work_inside_no_grad(mode):
+    "compress(method='fisher') where users often call it, inside no_grad() or inference_mode(): same layers as outside."
+    calib = [ids(2, 12)]
+    ref = compress(llama(), calib, sparsity=0.05, method="fisher", group_size=32, progress=False)
+    ctx = torch.no_grad() if mode == "no_grad" else torch.inference_mode()
+    m = llama()                                                          # loaded as usual, compressed inside the context
+    with ctx: compress(m, calib, sparsity=0.05, method="fisher", group_size=32, progress=False)
+    for (n, a), b in zip(ref.named_buffers(), m.buffers()): assert torch.equal(a, b), n
