@@ -307,3 +307,14 @@ def test_gradient_methods_work_inside_no_grad(mode):
     m = llama()                                                          # loaded as usual, compressed inside the context
     with ctx: compress(m, calib, sparsity=0.05, method="fisher", group_size=32, progress=False)
     for (n, a), b in zip(ref.named_buffers(), m.buffers()): assert torch.equal(a, b), n
+
+def test_resaved_folder_loads_everywhere(folders, tmp_path, capsys):
+    "A LibOrtho folder re-saved by plain save_pretrained (what push_to_hub uploads) loads in load_ortho and the CLI."
+    from transformers import AutoModelForCausalLM
+    m = AutoModelForCausalLM.from_pretrained(folders / "ortho")
+    m.save_pretrained(tmp_path / "resaved")
+    assert not (tmp_path / "resaved" / LIBORTHO_CONFIG).exists()
+    m2 = load_ortho(tmp_path / "resaved")
+    for (n, a), b in zip(m.state_dict().items(), m2.state_dict().values()): assert torch.equal(a, b), n
+    code, out, err = cli(["generate", tmp_path / "resaved", "--prompt", "ab", "--max-new-tokens", "3"], capsys)
+    assert code == 0 and len(out.rstrip("\n").encode("utf-8", "surrogateescape")) >= 1, (code, err)
