@@ -14,6 +14,7 @@ from torch import nn
 from fastprogress.fastprogress import progress_bar
 from transformers import PreTrainedModel
 from transformers.pytorch_utils import Conv1D
+from .experts import expert_layers
 
 # %% auto #0
 __all__ = ['CURVATURES', 'matches', 'check_patterns', 'linear_layers', 'linear_weight', 'calibration_batches', 'read_texts',
@@ -198,8 +199,9 @@ def _check_model(model, skip):
     return layers
 
 # %% ../nbs/02_calibration.ipynb #65cc4ec6
-def _unfed(counts):
-    cold = [n for n, c in counts.items() if c == 0]
+def _unfed(counts, experts=()):
+    "An error naming the layers that saw no token, except MoE expert layers (`experts`): no token routed to them."
+    cold = [n for n, c in counts.items() if c == 0 and n not in experts]
     if cold:
         raise ValueError(f"{len(cold)} layers received no calibration tokens (not on the forward path?): "
                          f"{cold[:5]}; add them to skip")
@@ -236,10 +238,10 @@ class SecondMoments:
         for h in self.handles: h.remove()
         self.handles = []
 
-    def result(self) -> dict[str, torch.Tensor]:
-        "`{name: H [in_features]}` in float32; an error if some layer saw no token."
-        _unfed(self.counts)
-        return {n: (self.sums[n] / self.counts[n]).float() for n in self.layers}
+    def result(self, experts=()) -> dict[str, torch.Tensor|None]:
+        "`{name: H [in_features]}` in float32; an error if some layer saw no token, None for an expert that saw none."
+        _unfed(self.counts, experts)
+        return {n: (self.sums[n] / self.counts[n]).float() if self.counts[n] else None for n in self.layers}
 
 # %% ../nbs/02_calibration.ipynb #6f3987fa
 @torch.no_grad()
@@ -264,7 +266,7 @@ def activation_curvature(model: nn.Module, # a causal LM (transformers) or any m
                 moments.mask = None if mask is None else mask.reshape(-1).to(dev)
                 _logits(model, ids.to(dev), None if mask is None else mask.to(dev))
     finally: model.train(was_training)
-    return moments.result()
+    return moments.result(set(expert_layers(model)))
 
 # %% ../nbs/02_calibration.ipynb #befa3d7f
 @torch.inference_mode(False)
@@ -310,8 +312,9 @@ def fisher_curvature(model: nn.Module, # a causal LM (transformers) or any modul
     finally:
         for p, f in zip(params, flags): p.requires_grad_(f)
         model.train(was_training)
-    _unfed(counts)
-    return {n: sums[n] / n_seq for n in layers}
+    experts = set(expert_layers(model))
+    _unfed(counts, experts)
+    return {n: sums[n] / n_seq if counts[n] or n not in experts else None for n in layers}
 
 # %% ../nbs/02_calibration.ipynb #605f3cf8
 CURVATURES = {"activation": activation_curvature, "fisher": fisher_curvature}

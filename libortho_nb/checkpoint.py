@@ -23,6 +23,7 @@ from .atomic import atomic_folder
 from .ops import CSRMatrix, check_csr, check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
 from .engine import METHODS, ortho_layers
+from .experts import rebuild_on_meta
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'LIBORTHO_CONFIG', 'LibOrthoConfig', 'layer_keys', 'tensors_digest', 'unverified',
@@ -43,6 +44,7 @@ class LibOrthoConfig(QuantizationConfigMixin):
                  checksums: dict[str, str]|None=None, # converted layer name -> sha256 of its buffers
                  tensor_checksums: dict[str, str]|None=None, # every other saved tensor -> sha256 of its bytes
                  alphas: dict[str, float]|None=None, # converted layers saved at alpha != 1 -> that alpha
+                 magnitude_layers: list[str]|None=None, # MoE expert layers ranked by magnitude (too few tokens)
                  format_version: int=FORMAT_VERSION, # of this file layout
                  **kwargs): # `quant_method`, as read back from config.json
         qm = kwargs.pop("quant_method", "libortho")
@@ -53,6 +55,7 @@ class LibOrthoConfig(QuantizationConfigMixin):
         self.mode, self.method = mode, method
         self.layers, self.checksums = dict(layers or {}), dict(checksums or {})
         self.tensor_checksums, self.alphas = dict(tensor_checksums or {}), dict(alphas or {})
+        self.magnitude_layers = list(magnitude_layers or [])
         self.post_init()
 
 # %% ../nbs/03b_checkpoint.ipynb #1884acda
@@ -87,6 +90,8 @@ def post_init(self: LibOrthoConfig):
     extra = set(self.alphas) - set(self.layers)
     if extra: raise ValueError(f"alphas name layers that are not in layers: {sorted(extra)[:5]}")
     for name, a in self.alphas.items(): check_alpha(a)
+    extra = set(self.magnitude_layers) - set(self.layers)
+    if extra: raise ValueError(f"magnitude_layers name layers that are not in layers: {sorted(extra)[:5]}")
 
 # %% ../nbs/03b_checkpoint.ipynb #843b0f1e
 def layer_keys(layer: OrthoLinear) -> tuple[str, ...]:
@@ -129,6 +134,7 @@ def _note_alphas(cfg: LibOrthoConfig):
 # %% ../nbs/03b_checkpoint.ipynb #95d898fd
 def _swap_on_meta(model: nn.Module, cfg: LibOrthoConfig):
     "Replace the layers named in `cfg.layers` by empty `OrthoLinear`s of the recorded nnz, on the meta device."
+    rebuild_on_meta(model, cfg.layers)                              # MoE experts: one layer per expert first
     for name, nnz in cfg.layers.items():
         try: old = model.get_submodule(name)
         except AttributeError:
@@ -317,7 +323,9 @@ def save_ortho(model: PreTrainedModel, # a converted transformers model
     Path(folder).parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(folder, overwrite=True) as tmp:
         _keep_other_files(Path(folder), tmp)
-        model.save_pretrained(tmp, **kwargs)
+        # the model's own key names: transformers' save-time renaming (e.g. Mixtral's mlp -> block_sparse_moe)
+        # would write keys that the checksums and the converted layers do not name
+        model.save_pretrained(tmp, **{"save_original_format": False, **kwargs})
         with open(tmp / LIBORTHO_CONFIG, "w") as f: json.dump(cfg.to_dict(), f, indent=2, sort_keys=True)
     return folder
 

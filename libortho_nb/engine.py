@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_engine.ipynb #3d4e5cf9
 from __future__ import annotations
-import re
+import re, warnings
 from collections.abc import Iterable
 from contextlib import contextmanager
 import torch
@@ -12,9 +12,10 @@ from torch import nn
 from fastprogress.fastprogress import progress_bar
 from transformers import PreTrainedModel
 from transformers.quantizers.auto import AutoHfQuantizer, AutoQuantizationConfig
-from .checks import check_choice, check_real
+from .checks import check_choice, check_int, check_real
 from .ops import check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
+from .experts import expert_layers, is_fused_experts, routed_tokens, unfuse_experts
 from .calibration import calibrate, linear_layers, linear_weight, matches, check_patterns
 
 # %% auto #0
@@ -84,6 +85,20 @@ def _check_method(method, h, scores):
                          "h=None and scores=None")
     return method
 
+# %% ../nbs/03_engine.ipynb #cb2359b3
+def _magnitude_experts(model, todo, h):
+    "The expert layers of `todo` whose `h` entry is None (ranked by magnitude), said in a warning; an error for others."
+    if h is None: return []
+    none = [n for n in todo if h[n] is None]
+    experts = expert_layers(model)
+    odd = [n for n in none if n not in experts]
+    if odd: raise ValueError(f"h/scores is None for {odd[:3]}, which are not MoE expert layers: pass a tensor")
+    if none:
+        warnings.warn(f"libortho: {len(none)} of {len(experts)} expert layers had too few routed calibration tokens "
+                      f"and are ranked by weight magnitude instead (quantization_config.magnitude_layers): "
+                      f"{none[:3]}", stacklevel=3)
+    return none
+
 # %% ../nbs/03_engine.ipynb #5a1c0009
 @torch.no_grad()
 def convert(model: nn.Module, # the model, converted in place
@@ -108,6 +123,7 @@ def convert(model: nn.Module, # the model, converted in place
     check_group_size(group_size)
     if ortho_layers(model):
         raise ValueError("model already has OrthoLinear layers; convert a fresh copy of the dense model")
+    unfuse_experts(model, check_patterns(skip))                     # exact: computes as the fused experts
     todo = linear_layers(model, check_patterns(skip))
     if not todo: raise ValueError("model has no nn.Linear or Conv1D layers to convert (all skipped?)")
     tied = [n for n, m in todo.items() if _tied(model, m)]
@@ -119,6 +135,7 @@ def convert(model: nn.Module, # the model, converted in place
     _check_h(h, model, todo)
     _check_h(scores, model, todo, "scores", "selection score")
     method = _check_method(method, h, scores)
+    by_magnitude = _magnitude_experts(model, todo, h if scores is None else scores)
     new = {}
     # every layer first: an error changes nothing
     for name in (progress_bar(list(todo), leave=False) if progress else todo):
@@ -133,7 +150,7 @@ def convert(model: nn.Module, # the model, converted in place
         setattr(model.get_submodule(parent), child, layer)
     if isinstance(model, PreTrainedModel):
         _attach(model, group_size=group_size, sparsity=sparsity, mode=mode, method=method,
-                layers={n: l.nnz for n, l in new.items()})
+                layers={n: l.nnz for n, l in new.items()}, magnitude_layers=by_magnitude)
     return model
 
 # %% ../nbs/03_engine.ipynb #7d53ccee
@@ -188,6 +205,16 @@ DEFAULT_PRIVATE = dict(method="contrastive", mode="outlier")
 # with the model before fine-tuning and no private data
 DEFAULT_REFERENCE = dict(method="delta", mode="outlier")
 
+# %% ../nbs/03_engine.ipynb #00d0e5ed
+def _reference_weight(ref: dict, name: str) -> torch.Tensor:
+    "Layer `name`'s weight in the reference's modules `ref`: its own, or one expert's slice of fused experts."
+    if name in ref: return linear_weight(ref[name])
+    parent, _, rest = name.rpartition(".")
+    experts, _, proj = parent.rpartition(".")
+    if rest.isdigit() and proj in ("gate_up", "down") and is_fused_experts(ref.get(experts)):
+        return getattr(ref[experts], proj + "_proj")[int(rest)]   # [2I, H] or [H, I]
+    raise ValueError(f"reference has no layer {name!r}: it must be the same architecture as model")
+
 # %% ../nbs/03_engine.ipynb #5a1c0020
 @torch.no_grad()
 def _delta_scores(model, reference, todo):
@@ -200,9 +227,7 @@ def _delta_scores(model, reference, todo):
     ref = dict(reference.named_modules())
     out = {}
     for n, layer in todo.items():
-        if n not in ref:
-            raise ValueError(f"reference has no layer {n!r}: it must be the same architecture as model")
-        w, w0 = linear_weight(layer), linear_weight(ref[n])
+        w, w0 = linear_weight(layer), _reference_weight(ref, n)
         if w.shape != w0.shape:
             raise ValueError(f"{n}: reference weight is {list(w0.shape)}, model's is {list(w.shape)}")
         out[n] = (w.float() - w0.to(w.device, torch.float32)).square()
@@ -223,6 +248,7 @@ def selection(model: nn.Module, # the dense model to be converted
               tokenizer=None, # for text calibration data
               max_length: int|None=None, # truncate each text to this many tokens
               progress: bool=True, # show progress bars
+              min_expert_tokens: int=8, # MoE: an expert routed fewer calibration tokens is ranked by magnitude
              ) -> tuple[dict|None, dict|None]:
     "What `convert` ranks by for `method`: `(h, scores)`, at most one not None (neither for magnitude)."
     check_choice(method, "method", METHODS)
@@ -230,20 +256,26 @@ def selection(model: nn.Module, # the dense model to be converted
                                              reference=reference).items() if v is not None})
     check_real(eps, "eps", 0, lo_open=True)
     skip = check_patterns(skip)
+    check_int(min_expert_tokens, "min_expert_tokens", 1)
     kw = dict(tokenizer=tokenizer, skip=skip, max_length=max_length, progress=progress)
+    unfuse_experts(model, skip)                                     # exact: the experts compute as before
     todo = linear_layers(model, skip)
+    def measure(data, how):
+        "`calibrate`, with None for the experts routed fewer than `min_expert_tokens` tokens."
+        with routed_tokens(model) as counts: h = calibrate(model, data, how, **kw)
+        return {n: None if counts.get(n, min_expert_tokens) < min_expert_tokens else v for n, v in h.items()}
     if method == "magnitude": return None, None
-    if method in ("activation", "fisher"): return calibrate(model, calib, method, **kw), None
+    if method in ("activation", "fisher"): return measure(calib, method), None
     if method == "delta": return None, _delta_scores(model, reference, todo)
     if method == "random":
         g = torch.Generator().manual_seed(seed)
         return None, {n: torch.rand(linear_weight(l).shape, generator=g).to(linear_weight(l).device) for n,
                       l in todo.items()}
-    f_priv = calibrate(model, private, "fisher", **kw)
+    f_priv = measure(private, "fisher")
     if method == "fisher_private": return f_priv, None
-    f_gen = calibrate(model, calib, "fisher", **kw)
-    floor = {n: eps * f.mean().clamp_min(torch.finfo(torch.float32).tiny) for n, f in f_gen.items()}
-    return {n: f_priv[n] / (f_gen[n] + floor[n]) for n in f_priv}, None
+    f_gen = measure(calib, "fisher")
+    def ratio(p, g): return None if p is None or g is None else p / (g + eps * g.mean().clamp_min(torch.finfo(torch.float32).tiny))
+    return {n: ratio(f_priv[n], f_gen[n]) for n in f_priv}, None
 
 # %% ../nbs/03_engine.ipynb #5a1c0025
 def compress(model: nn.Module, # the model, converted in place
@@ -260,6 +292,7 @@ def compress(model: nn.Module, # the model, converted in place
              tokenizer=None, # for text calibration data
              max_length: int|None=None, # truncate each text to this many tokens
              progress: bool=True, # show progress bars
+             min_expert_tokens: int=8, # MoE: an expert routed fewer calibration tokens is ranked by magnitude
             ) -> nn.Module:
     "Rank every linear layer's entries with `method` and convert the layers to OrthoLinear in place; returns it."
     default = DEFAULT_GENERAL
@@ -270,6 +303,6 @@ def compress(model: nn.Module, # the model, converted in place
     check_mode(mode)
     check_group_size(group_size)
     h, scores = selection(model, method, calib, private, reference, eps, seed, skip, tokenizer, max_length,
-                          progress)
+                          progress, min_expert_tokens)
     return convert(model, sparsity, h, mode, group_size, skip, method=method, progress=progress,
                    scores=scores)
