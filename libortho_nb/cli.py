@@ -134,6 +134,7 @@ def cmd_compress(a) -> dict:
     from libortho_nb.calibration import read_texts
     from libortho_nb.engine import compress, ortho_layers
     from libortho_nb.checkpoint import save_ortho, is_ortho_folder
+    from libortho_nb.experts import param_summary
     check_method(a.method)
     src, out = model_folder(a.model_dir), Path(a.out_dir)
     if is_ortho_folder(src):
@@ -166,9 +167,13 @@ def cmd_compress(a) -> dict:
     layers = ortho_layers(model)
     n = sum(l.in_features * l.out_features for l in layers.values())
     bits = sum(l.bits_per_param * l.in_features * l.out_features for l in layers.values()) / n
+    ps = param_summary(model)                                       # what stayed dense is said too
     return dict(out_dir=str(out), method=cfg.method, mode=cfg.mode, sparsity=cfg.sparsity, layers=len(layers),
                 ortho_nnz=sum(l.nnz for l in layers.values()),
                 bits_per_param=bits,
+                converted_params=ps["converted_params"], dense_params=ps["dense_params"],
+                converted_by_kind=ps["converted"], dense_by_kind=ps["dense"],
+                model_bits_per_param=ps["bits_per_param"], magnitude_experts=len(cfg.magnitude_layers),
                 calib_windows=len(calib or []), private_windows=len(private or []), seconds=round(secs, 2))
 
 # %% ../nbs/90_cli.ipynb #fee48473
