@@ -8,7 +8,7 @@ import pytest
 ORDER = ["checks", "atomic", "ops", "layers", "kernels.csr", "kernels.dual_gemm", "kernels.cpu", "calibration", "engine",
          "checkpoint", "streaming",
          "okr", "detector", "testing", "cli", "__init__"]
-LAB = ["lab.corpus", "lab.training", "lab.canaries", "lab.privacy", "lab.okr_eval", "lab.explorers"]
+LAB = ["lab.corpus", "lab.training", "lab.canaries", "lab.privacy", "lab.okr_eval", "lab.real", "lab.explorers"]
 
 def module_name(root, path):
     rel = path.relative_to(root / "libortho_nb").with_suffix("")
