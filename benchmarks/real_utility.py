@@ -38,12 +38,13 @@ def configs(grid):
     ortho = lambda sel, mode, s, q="rtn": dict(quantizer=q, selector=sel, mode=mode, sparsity=s, **base)
     rows = [dict(quantizer="dense", dtype="float32"),
             rtn(128, False, False), rtn(128, True, True), rtn(96, True, True), rtn(32, True, False), rtn(64, True, True),
-            gptq(96, True, True), ortho("gptq", "residual", 0.01, "gptq"),
+            gptq(96, True, True), ortho("gptq", "residual", 0.01, "gptq"), gptq(64, True, True),
+            ortho("gptq", "residual", 0.005, "gptq"),
             ortho("activation", "residual", 0.01), ortho("activation", "outlier", 0.01),
             ortho("activation", "residual", 0.005), ortho("activation", "residual", 0.02),
             ortho("magnitude", "residual", 0.01), ortho("fisher", "residual", 0.01), ortho("random", "residual", 0.01),
             ortho("magnitude", "outlier", 0.01), ortho("fisher", "outlier", 0.01), ortho("random", "outlier", 0.01),
-            ortho("gptq", "residual", 0.005, "gptq"), ortho("gptq", "residual", 0.02, "gptq"),
+            ortho("gptq", "residual", 0.02, "gptq"),
             ortho("activation", "outlier", 0.005), ortho("activation", "outlier", 0.02),
             gptq(128, False, False), rtn(128, True, False), rtn(64, False, False), rtn(64, True, False),
             rtn(32, True, True), dict(quantizer="dense", dtype="bfloat16")]
@@ -132,7 +133,7 @@ def main(argv=None):
                     h, scores = cache[sel]
                     convert(m, c["sparsity"], h, c["mode"], method=sel, scores=scores, **kw)
                 bits = bits_of(m)
-                m = m.float()
+                m = torch.nn.Module.float(m)                     # transformers refuses .float() on quantized models
             conv_s = time.time() - t0
             for al in alphas:
                 if (name, al) in done: continue
