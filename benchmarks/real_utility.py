@@ -75,11 +75,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--grid", choices=("core", "full"), default="core")
     p.add_argument("--only", default="", help="comma-separated substrings: measure only rows whose name has one")
+    p.add_argument("--names", default="", help="';'-separated exact row names: measure only these")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--list", action="store_true", help="print the rows and exit")
     a = p.parse_args(argv)
     todo = configs(a.grid)
     if a.only: todo = [c for c in todo if any(s in name_of(c) for s in a.only.split(","))]
+    if a.names: todo = [c for c in todo if name_of(c) in a.names.split(";")]
     if a.list:
         for c in todo: print(name_of(c))
         return
