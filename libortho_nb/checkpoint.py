@@ -20,7 +20,7 @@ from safetensors import safe_open, SafetensorError
 from fastcore.basics import patch
 from .checks import check_choice
 from .atomic import atomic_folder
-from .ops import CSRMatrix, check_csr, check_group_size, check_mode, check_sparsity
+from .ops import CSRMatrix, check_csr, check_flag, check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
 from .engine import METHODS, ortho_layers
 from .experts import rebuild_on_meta
@@ -46,6 +46,8 @@ class LibOrthoConfig(QuantizationConfigMixin):
                  alphas: dict[str, float]|None=None, # converted layers saved at alpha != 1 -> that alpha
                  magnitude_layers: list[str]|None=None, # MoE expert layers ranked by magnitude (too few tokens)
                  format_version: int=FORMAT_VERSION, # of this file layout
+                 asymmetric: bool=False, # Base grids with zero points (a `zeros` tensor per layer); absent in older files
+                 clip_search: bool=False, # whether the Base grids were fitted with the clip search (provenance only)
                  **kwargs): # `quant_method`, as read back from config.json
         qm = kwargs.pop("quant_method", "libortho")
         if qm != "libortho": raise ValueError(f"LibOrthoConfig needs quant_method 'libortho', got {qm!r}")
@@ -53,6 +55,7 @@ class LibOrthoConfig(QuantizationConfigMixin):
         self.quant_method = "libortho"
         self.format_version, self.group_size, self.sparsity = format_version, group_size, sparsity
         self.mode, self.method = mode, method
+        self.asymmetric, self.clip_search = asymmetric, clip_search
         self.layers, self.checksums = dict(layers or {}), dict(checksums or {})
         self.tensor_checksums, self.alphas = dict(tensor_checksums or {}), dict(alphas or {})
         self.magnitude_layers = list(magnitude_layers or [])
@@ -79,6 +82,8 @@ def post_init(self: LibOrthoConfig):
         raise ValueError(f"libortho format_version {self.format_version!r} is not supported "
                          f"(this libortho_nb reads version {FORMAT_VERSION})")
     check_group_size(self.group_size)
+    check_flag(self.asymmetric, "asymmetric")
+    check_flag(self.clip_search, "clip_search")
     check_sparsity(self.sparsity)
     check_mode(self.mode)
     check_choice(self.method, "method", METHODS + ("custom",))
@@ -96,7 +101,7 @@ def post_init(self: LibOrthoConfig):
 # %% ../nbs/03b_checkpoint.ipynb #843b0f1e
 def layer_keys(layer: OrthoLinear) -> tuple[str, ...]:
     "The names of `layer`'s tensors in a checkpoint, in checksum order."
-    keys = ("qweight", "scales", "ortho_crow", "ortho_col", "ortho_val")
+    keys = ("qweight", "scales") + (("zeros",) if layer.asymmetric else ()) + ("ortho_crow", "ortho_col", "ortho_val")
     return keys + ("bias",) if layer.bias is not None else keys
 
 # %% ../nbs/03b_checkpoint.ipynb #b2bcec43
@@ -114,6 +119,8 @@ def _refresh(model: PreTrainedModel) -> LibOrthoConfig:
     if not layers: raise ValueError("model has no OrthoLinear layers: convert it first")
     odd = [n for n, l in layers.items() if l.group_size != cfg.group_size]
     if odd: raise ValueError(f"layers {odd[:3]} have a group size other than the config's {cfg.group_size}")
+    odd = [n for n, l in layers.items() if l.asymmetric != cfg.asymmetric]
+    if odd: raise ValueError(f"layers {odd[:3]} have another grid than the config's (asymmetric={cfg.asymmetric})")
     cfg.layers = {n: l.nnz for n, l in layers.items()}
     cfg.checksums = {n: tensors_digest(getattr(l, k) for k in layer_keys(l)) for n, l in layers.items()}
     owned = {f"{n}.{k}" for n, l in layers.items() for k in layer_keys(l)}
@@ -145,7 +152,7 @@ def _swap_on_meta(model: nn.Module, cfg: LibOrthoConfig):
         w = old.weight
         inn, out = (w.shape[1], w.shape[0]) if isinstance(old, nn.Linear) else tuple(w.shape)
         with torch.device("meta"):
-            new = OrthoLinear(inn, out, old.bias is not None, cfg.group_size, dtype=w.dtype)
+            new = OrthoLinear(inn, out, old.bias is not None, cfg.group_size, cfg.asymmetric, dtype=w.dtype)
             new.ortho_col = torch.empty(nnz, dtype=new.ortho_col.dtype)
             new.ortho_val = torch.empty(nnz, dtype=new.ortho_val.dtype)
         parent, _, child = name.rpartition(".")

@@ -13,7 +13,7 @@ from fastprogress.fastprogress import progress_bar
 from transformers import PreTrainedModel
 from transformers.quantizers.auto import AutoHfQuantizer, AutoQuantizationConfig
 from .checks import check_choice, check_int, check_real
-from .ops import check_group_size, check_mode, check_sparsity
+from .ops import check_flag, check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
 from .experts import expert_layers, is_fused_experts, routed_tokens, unfuse_experts
 from .calibration import calibrate, linear_layers, linear_weight, matches, check_patterns
@@ -111,6 +111,8 @@ def convert(model: nn.Module, # the model, converted in place
             method: str|None=None, # how `h` was measured, recorded; default "magnitude" without h, or "custom"
             progress: bool=True, # show a progress bar
             scores: dict[str, torch.Tensor]|None=None, # `{layer name: [out, in] selection scores}` instead of `h`
+            asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
+            clip_search: bool=False, # MSE-optimal clipping of each group's range
            ) -> nn.Module:
     "Replace every `nn.Linear`/`Conv1D` of `model` not in `skip` by an `OrthoLinear`, in place; returns it."
     if not isinstance(model, nn.Module):
@@ -121,6 +123,8 @@ def convert(model: nn.Module, # the model, converted in place
     check_sparsity(sparsity)
     check_mode(mode)
     check_group_size(group_size)
+    check_flag(asymmetric, "asymmetric")
+    check_flag(clip_search, "clip_search")
     if ortho_layers(model):
         raise ValueError("model already has OrthoLinear layers; convert a fresh copy of the dense model")
     unfuse_experts(model, check_patterns(skip))                     # exact: computes as the fused experts
@@ -142,7 +146,7 @@ def convert(model: nn.Module, # the model, converted in place
         layer_h, layer_scores = (None if d is None else d[name] for d in (h, scores))
         try:
             new[name] = OrthoLinear.from_linear(_as_linear(todo[name]), layer_h, sparsity, group_size, mode,
-                                                layer_scores)
+                                                layer_scores, asymmetric, clip_search)
         except (ValueError, TypeError) as e: raise type(e)(f"{name}: {e}") from e
         new[name].train(todo[name].training)
     for name, layer in new.items():
@@ -150,7 +154,8 @@ def convert(model: nn.Module, # the model, converted in place
         setattr(model.get_submodule(parent), child, layer)
     if isinstance(model, PreTrainedModel):
         _attach(model, group_size=group_size, sparsity=sparsity, mode=mode, method=method,
-                layers={n: l.nnz for n, l in new.items()}, magnitude_layers=by_magnitude)
+                layers={n: l.nnz for n, l in new.items()}, magnitude_layers=by_magnitude, asymmetric=asymmetric,
+                clip_search=clip_search)
     return model
 
 # %% ../nbs/03_engine.ipynb #7d53ccee
@@ -293,6 +298,8 @@ def compress(model: nn.Module, # the model, converted in place
              max_length: int|None=None, # truncate each text to this many tokens
              progress: bool=True, # show progress bars
              min_expert_tokens: int=8, # MoE: an expert routed fewer calibration tokens is ranked by magnitude
+             asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
+             clip_search: bool=False, # MSE-optimal clipping of each group's range
             ) -> nn.Module:
     "Rank every linear layer's entries with `method` and convert the layers to OrthoLinear in place; returns it."
     default = DEFAULT_GENERAL
@@ -305,4 +312,4 @@ def compress(model: nn.Module, # the model, converted in place
     h, scores = selection(model, method, calib, private, reference, eps, seed, skip, tokenizer, max_length,
                           progress, min_expert_tokens)
     return convert(model, sparsity, h, mode, group_size, skip, method=method, progress=progress,
-                   scores=scores)
+                   scores=scores, asymmetric=asymmetric, clip_search=clip_search)

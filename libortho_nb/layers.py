@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 from torch import nn
 from fastcore.basics import patch, store_attr
-from .ops import (Int4Weight, CSRMatrix, check_csr, check_group_size, csr_linear, csr_to_dense,
+from .ops import (Int4Weight, CSRMatrix, check_csr, check_flag, check_group_size, csr_linear, csr_to_dense,
                              decompose,
                              dequantize_int4, index_dtype, int4_linear, storage_bits)
 
@@ -24,6 +24,7 @@ class OrthoLinear(nn.Module):
                  out_features: int, # size of each output sample
                  bias: bool=True, # learn an additive bias, as `nn.Linear`
                  group_size: int=128, # input columns sharing one INT4 scale
+                 asymmetric: bool=False, # whether the Base grid has zero points (a `zeros [out, n_groups]` buffer)
                  device=None, # where the (empty) buffers live
                  dtype=None, # the layer's floating dtype; default `torch.get_default_dtype()`
                 ):
@@ -32,12 +33,14 @@ class OrthoLinear(nn.Module):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{n} must be a positive int, got {v!r}")
         check_group_size(group_size)
-        store_attr("in_features,out_features,group_size")
+        check_flag(asymmetric, "asymmetric")
+        store_attr("in_features,out_features,group_size,asymmetric")
         dtype = dtype or torch.get_default_dtype()
         G = math.ceil(in_features / group_size)
         self.register_buffer("qweight", torch.zeros(out_features, G * group_size // 2, dtype=torch.uint8,
                                                     device=device))
         self.register_buffer("scales", torch.zeros(out_features, G, dtype=dtype, device=device))
+        if asymmetric: self.register_buffer("zeros", torch.zeros(out_features, G, dtype=dtype, device=device))
         self.register_buffer("ortho_crow", torch.zeros(out_features + 1, dtype=torch.int32, device=device))
         self.register_buffer("ortho_col", torch.zeros(0, dtype=index_dtype(in_features), device=device))
         self.register_buffer("ortho_val", torch.zeros(0, dtype=dtype, device=device))
@@ -68,7 +71,8 @@ def base(self: OrthoLinear) -> Int4Weight:
     "The Base stream as an `Int4Weight` view of the buffers."
     # (not attribute access: the forward reads this every call)
     b = self._buffers
-    return Int4Weight(b["qweight"], b["scales"], (self.out_features, self.in_features), self.group_size)
+    return Int4Weight(b["qweight"], b["scales"], (self.out_features, self.in_features), self.group_size,
+                      b.get("zeros"))
 
 # %% ../nbs/01_layers.ipynb #02d5fe4e
 @patch(as_prop=True)
@@ -96,14 +100,16 @@ def from_linear(cls: OrthoLinear,
                 group_size: int=128, # INT4 group size
                 mode: str="residual", # "residual" or "outlier" (see `decompose`)
                 scores: torch.Tensor|None=None, # `[out, in]` selection scores instead of `R^2 * H` (see `decompose`)
+                asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
+                clip_search: bool=False, # MSE-optimal clipping of each group's range
                ) -> OrthoLinear:
     "An `OrthoLinear` on `linear`'s device and dtype, computing its function up to the Base stream's rounding."
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"from_linear expects an nn.Linear, got {type(linear).__name__}")
     w = linear.weight.detach()
-    base, ortho = decompose(w, h, sparsity, mode, group_size, scores)
-    layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, device=w.device,
-                dtype=w.dtype)
+    base, ortho = decompose(w, h, sparsity, mode, group_size, scores, asymmetric, clip_search)
+    layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, asymmetric,
+                device=w.device, dtype=w.dtype)
     layer.load_streams(base, ortho)
     if linear.bias is not None: layer.bias.data.copy_(linear.bias.detach())
     return layer
@@ -115,12 +121,16 @@ def load_streams(self: OrthoLinear, base: Int4Weight, ortho: CSRMatrix):
     if tuple(base.shape) != (self.out_features, self.in_features) or base.group_size != self.group_size:
         raise ValueError(f"base stream is {tuple(base.shape)} with group_size {base.group_size}; this layer "
                          f"is {(self.out_features, self.in_features)} with {self.group_size}")
+    if (base.zeros is not None) != self.asymmetric:
+        raise ValueError(f"base stream is {'asymmetric' if base.zeros is not None else 'symmetric'}; this layer "
+                         f"is {'asymmetric' if self.asymmetric else 'symmetric'}")
     check_csr(ortho)
     if tuple(ortho.shape) != (self.out_features, self.in_features):
         raise ValueError(f"ortho stream is {tuple(ortho.shape)}, this layer is "
                          f"{(self.out_features, self.in_features)}")
     self.qweight.copy_(base.packed)
     self.scales.copy_(base.scales)
+    if self.asymmetric: self.zeros.copy_(base.zeros)
     self.ortho_crow.copy_(ortho.crow)
     self.ortho_col = ortho.col.to(self.qweight.device, index_dtype(self.in_features)).clone()
     self.ortho_val = ortho.val.to(self.scales.device, self.scales.dtype).clone()
@@ -167,7 +177,7 @@ def effective_weight(self: OrthoLinear, alpha: float|None=None) -> torch.Tensor:
 def extra_repr(self: OrthoLinear) -> str:
     return (f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}, "
-            f"group_size={self.group_size}, nnz={self.nnz} "
+            f"group_size={self.group_size}{', asymmetric' if self.asymmetric else ''}, nnz={self.nnz} "
             f"({self.nnz / (self.in_features * self.out_features):.2%}), "
             f"alpha={self.alpha:g}, bits/param={self.bits_per_param:.3f}")
 

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from .checks import check_choice, check_int, check_real
 
 # %% auto #0
-__all__ = ['MODES', 'check_weight', 'Int4Weight', 'check_group_size', 'quantize_int4', 'unpack_int4', 'dequantize_int4',
-           'impact_scores', 'select_topk', 'CSRMatrix', 'index_dtype', 'csr_from_flat', 'csr_to_dense', 'check_csr',
-           'check_sparsity', 'check_mode', 'decompose', 'storage_bits', 'int4_linear', 'csr_linear', 'relative_error']
+__all__ = ['CLIP_RATIOS', 'MODES', 'check_weight', 'Int4Weight', 'check_group_size', 'check_flag', 'fit_grid', 'pack_int4',
+           'quantize_int4', 'unpack_int4', 'dequantize_int4', 'impact_scores', 'select_topk', 'CSRMatrix',
+           'index_dtype', 'csr_from_flat', 'csr_to_dense', 'check_csr', 'check_sparsity', 'check_mode', 'decompose',
+           'storage_bits', 'int4_linear', 'csr_linear', 'relative_error']
 
 # %% ../nbs/00_ops.ipynb #24aa374a
 def check_weight(w: torch.Tensor, # the weight to check, expected `[out_features, in_features]`
@@ -57,6 +58,11 @@ def check_group_size(group_size):
     check_int(group_size, "group_size", 2, what="a positive even int")
     if group_size % 2: raise ValueError(f"group_size must be a positive even int, got {group_size!r}")
 
+# %% ../nbs/00_ops.ipynb #1b1b86ee
+def check_flag(value, name: str):
+    "An error unless `value` is a bool (not 0/1, not None)."
+    if not isinstance(value, bool): raise TypeError(f"{name} must be True or False, got {value!r}")
+
 # %% ../nbs/00_ops.ipynb #c4f5becc
 def _acc(dtype):
     "The dtype we compute in: float32, or float64 for float64 weights."
@@ -69,22 +75,85 @@ def _grouped(w, group_size):
     G = math.ceil(inn / group_size)
     return F.pad(w.to(_acc(w.dtype)), (0, G * group_size - inn)).view(out, G, group_size)
 
+# %% ../nbs/00_ops.ipynb #4a0bacc5
+CLIP_RATIOS = tuple(1 - 0.025 * i for i in range(21))              # 1.0 down to 0.5: the clip search's grid
+
+# %% ../nbs/00_ops.ipynb #ba5101a3
+def _valid(inn, group_size, device):
+    "`[G, gs]` bool: which grouped positions hold real columns (False in the zero padding of the last group)."
+    G = math.ceil(inn / group_size)
+    return (torch.arange(G * group_size, device=device) < inn).view(G, group_size)
+
+# %% ../nbs/00_ops.ipynb #36a39761
+def _grid(g, valid, asymmetric, ratio, dtype):
+    "Per-group `(scale, zero)` in `dtype` for grouped `g [..., gs]`, the range shrunk by `ratio`; zero None if symmetric."
+    if not asymmetric:
+        amax = torch.where(valid, g.abs(), 0).amax(-1)
+        return (ratio * amax / 7).to(dtype), None
+    inf = torch.tensor(float("inf"), dtype=g.dtype, device=g.device)
+    lo = torch.where(valid, g, inf).amin(-1) * ratio
+    hi = torch.where(valid, g, -inf).amax(-1) * ratio
+    s = ((hi - lo) / 15).to(dtype)
+    return s, (lo + 8 * s.to(g.dtype)).to(dtype)                     # level -8 sits at the (clipped) minimum
+
+# %% ../nbs/00_ops.ipynb #7c19fe3a
+def _levels(g, scale, zero):
+    "The INT4 levels (`[..., gs]` in -8..7, float) of grouped `g` on the grid `(scale, zero)` (each `[...]`)."
+    s = scale.to(g.dtype)[..., None]
+    x = g if zero is None else g - zero.to(g.dtype)[..., None]
+    return torch.where(s > 0, torch.round(x / torch.where(s > 0, s, 1.0)), 0.0).clamp_(-8, 7)
+
+# %% ../nbs/00_ops.ipynb #4bfc995c
+def _on_grid(q, scale, zero):
+    "Dequantized levels `q [..., gs]` in `q`'s dtype."
+    w = q * scale.to(q.dtype)[..., None]
+    return w if zero is None else w + zero.to(q.dtype)[..., None]
+
+# %% ../nbs/00_ops.ipynb #d9f443bc
+def fit_grid(g: torch.Tensor, # `[..., gs]` grouped values, float32/float64
+             valid: torch.Tensor, # `[..., gs]` bool (broadcastable): which positions are real columns
+             asymmetric: bool, # fit a zero point (16 levels from min to max) or not (levels -7..7 from absmax)
+             clip_search: bool, # pick, per group, the shrink ratio in `CLIP_RATIOS` with least squared error
+             dtype: torch.dtype, # the stored dtype of scales and zeros
+            ) -> tuple[torch.Tensor, torch.Tensor|None]:
+    "Per-group `(scale, zero)` (zero None when symmetric), rounded to `dtype`: the range, or the MSE-best clipped range."
+    scale, zero = _grid(g, valid, asymmetric, 1.0, dtype)
+    if not clip_search: return scale, zero
+    def err(s, z): return torch.where(valid, _on_grid(_levels(g, s, z), s, z) - g, 0).square().sum(-1)
+    best = err(scale, zero)
+    for r in CLIP_RATIOS[1:]:
+        s, z = _grid(g, valid, asymmetric, r, dtype)
+        e = err(s, z)
+        better = e < best                                           # strict: ties keep the larger range
+        best = torch.where(better, e, best)
+        scale = torch.where(better, s, scale)
+        if zero is not None: zero = torch.where(better, z, zero)
+    return scale, zero
+
+# %% ../nbs/00_ops.ipynb #b6f6d22f
+def pack_int4(q: torch.Tensor, # `[out, G, gs]` levels in -8..7 (any dtype holding integers)
+             ) -> torch.Tensor:
+    "`[out, G * gs / 2]` uint8: byte `j` of a group holds level `j` (low nibble) and level `j + gs/2` (high nibble)."
+    q = q.to(torch.int8)
+    half = q.shape[-1] // 2
+    return ((q[..., :half] & 15) | (q[..., half:] << 4)).view(torch.uint8).reshape(q.shape[0], -1)
+
 # %% ../nbs/00_ops.ipynb #4f31cebf
 def quantize_int4(w: torch.Tensor, # `[out_features, in_features]`, float16/bfloat16/float32/float64
                   group_size: int=128, # input columns that share one scale (positive, even)
+                  asymmetric: bool=False, # a per-group zero point: `w = level * scale + zero`
+                  clip_search: bool=False, # per group, the clipping ratio with least squared error
                  ) -> Int4Weight:
-    "Symmetric group-wise INT4 along the input dimension, bit-packed two values per byte."
+    "Group-wise INT4 along the input dimension (symmetric or with zero points), bit-packed two values per byte."
     check_weight(w)
     check_group_size(group_size)
-    # [out, G, gs] float32 (float64 for float64 w)
-    g = _grouped(w, group_size)
-    scales = (g.abs().amax(-1) / 7).to(w.dtype)                    # [out, G] rounded to the weight's dtype
-    s = scales.to(g.dtype)[..., None]
-    q = torch.where(s > 0, torch.round(g / torch.where(s > 0, s, 1.0)), 0.0).clamp_(-8, 7).to(torch.int8)
-    half = group_size // 2
-    # [out, G, gs/2]: low nibble j, high nibble j+gs/2
-    packed = (q[..., :half] & 15) | (q[..., half:] << 4)
-    return Int4Weight(packed.view(torch.uint8).reshape(w.shape[0], -1), scales, tuple(w.shape), group_size)
+    check_flag(asymmetric, "asymmetric")
+    check_flag(clip_search, "clip_search")
+    g = _grouped(w, group_size)                                     # [out, G, gs] float32 (float64 for float64 w)
+    valid = _valid(w.shape[1], group_size, w.device)                # [G, gs]
+    scales, zeros = fit_grid(g, valid, asymmetric, clip_search, w.dtype)   # [out, G] each
+    q = torch.where(valid, _levels(g, scales, zeros), 0)            # padding: level 0
+    return Int4Weight(pack_int4(q), scales, tuple(w.shape), group_size, zeros)
 
 # %% ../nbs/00_ops.ipynb #5d1c4b3d
 def unpack_int4(packed: torch.Tensor, # uint8 `[rows, n_groups*group_size/2]`, as made by `quantize_int4`
@@ -222,6 +291,8 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               mode: str="residual", # "residual" or "outlier" (see above)
               group_size: int=128, # INT4 group size of the Base stream
               scores: torch.Tensor|None=None, # `[out, in]` selection scores replacing `R^2 * H` (`h` must be None)
+              asymmetric: bool=False, # zero points in the Base stream (see `quantize_int4`)
+              clip_search: bool=False, # MSE-optimal clipping of each group's range
              ) -> tuple[Int4Weight, CSRMatrix]:
     "Split `w` into a packed INT4 Base stream and a CSR Ortho stream of `round(sparsity * w.numel())` entries."
     check_weight(w)
@@ -231,7 +302,7 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
     if scores is not None: _check_scores(scores, w, h)
     k = round(sparsity * w.numel())
     if mode == "residual":
-        base = quantize_int4(w, group_size)
+        base = quantize_int4(w, group_size, asymmetric, clip_search)
         acc = _acc(w.dtype)
         # against Q(W) as the layer computes it, in w's dtype
         r = w.to(acc) - dequantize_int4(base).to(acc)
@@ -241,7 +312,7 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
         idx = select_topk(impact_scores(w, h) if scores is None else scores, k)
         kept = w.clone(memory_format=torch.contiguous_format)
         kept.view(-1)[idx] = 0
-        base = quantize_int4(kept, group_size)
+        base = quantize_int4(kept, group_size, asymmetric, clip_search)
         val = w.reshape(-1)[idx].clone()
     return base, csr_from_flat(idx, val, w.shape)
 

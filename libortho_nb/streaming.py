@@ -18,7 +18,7 @@ from transformers import AutoConfig, GenerationConfig
 from safetensors import safe_open, SafetensorError
 from safetensors.torch import save_file
 from fastcore.basics import patch
-from .ops import check_group_size, check_mode, check_sparsity
+from .ops import check_flag, check_group_size, check_mode, check_sparsity
 from .atomic import atomic_folder
 from .layers import OrthoLinear
 from .calibration import SecondMoments, calibration_batches, linear_layers, check_patterns
@@ -283,13 +283,13 @@ def _run_block(block, inputs, names=()):
 
 # %% ../nbs/03c_streaming.ipynb #16cf7041
 @torch.no_grad()
-def _decompose_block(block, prefix, names, h, sparsity, mode, group_size):
+def _decompose_block(block, prefix, names, h, sparsity, mode, group_size, asymmetric=False, clip_search=False):
     "Convert the layers `names` of `block` in place; returns its tensors to write and `{full name: (nnz, sha256)}`."
     info = {}
     for n in names:
         try:
             layer = OrthoLinear.from_linear(block.get_submodule(n), None if h is None else h[n], sparsity,
-                                            group_size, mode)
+                                            group_size, mode, asymmetric=asymmetric, clip_search=clip_search)
         except (ValueError, TypeError) as e: raise type(e)(f"{prefix}{n}: {e}") from e
         parent, _, child = n.rpartition(".")
         setattr(block.get_submodule(parent), child, layer.eval())
@@ -425,7 +425,8 @@ def _forward_blocks(run: _Run, hs, pre) -> dict:
     return curvature
 
 # %% ../nbs/03c_streaming.ipynb #0d82f28f
-def _decompose_blocks(run: _Run, calib_state, curvature: dict, inputs: str, sparsity, mode, group_size):
+def _decompose_blocks(run: _Run, calib_state, curvature: dict, inputs: str, sparsity, mode, group_size,
+                      asymmetric=False, clip_search=False):
     "Decompose my blocks and write their shards; returns `(layer info, weight map, bytes written, other tensors' sha256)`."
     info, weight_map, total, sums = {}, {}, 0, {}
     inline = calib_state is not None and not curvature              # calibrate block by block here
@@ -435,7 +436,7 @@ def _decompose_blocks(run: _Run, calib_state, curvature: dict, inputs: str, spar
         if inline: outs, curvature[i] = _run_block(block, _steps(hs, pre, i), run.names[i])
         tensors, layer_info = _decompose_block(block, f"model.layers.{i}.", run.names[i], curvature.pop(i,
                                                                                                         None),
-                                               sparsity, mode, group_size)
+                                               sparsity, mode, group_size, asymmetric, clip_search)
         if inline: hs = _run_block(block, _steps(hs, pre, i))[0] if inputs == "decomposed" else outs
         save_file(tensors, os.path.join(run.dst, run.shard(i)), metadata={"format": "pt"})
         info.update(layer_info)
@@ -485,10 +486,14 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
                         distributed: bool=False, # split the blocks across the ranks of the initialised group
                         attn_implementation: str|None=None, # as for `from_pretrained`; default: transformers'
                         progress: bool=True, # progress bar over blocks (rank 0)
+                        asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
+                        clip_search: bool=False, # MSE-optimal clipping of each group's range
                        ) -> str:
     "Decompose the checkpoint `src` block by block into `dst`, as `compress` + `save_ortho` would, one block in memory."
     src, dst = str(src), str(dst)
     skip = _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, dst)
+    check_flag(asymmetric, "asymmetric")
+    check_flag(clip_search, "clip_search")
     model = _skeleton(src, attn_implementation)
     ckpt = ShardedCheckpoint(src)
     keys = _check_keys(ckpt, model)
@@ -506,7 +511,8 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
         calib_state = _calibration_inputs(run, calib, tokenizer, max_length) if method == "activation" else None
         two_phase = calib_state is not None and world > 1 and inputs == "original"
         curvature = _forward_blocks(run, *calib_state) if two_phase else {}
-        part = _decompose_blocks(run, calib_state, curvature, inputs, sparsity, mode, group_size)
+        part = _decompose_blocks(run, calib_state, curvature, inputs, sparsity, mode, group_size, asymmetric,
+                                 clip_search)
         if rank == 0:
             rest_map, rest_bytes, rest_sums = _copy_rest(run, keys)
             part = (part[0], part[1] | rest_map, part[2] + rest_bytes, part[3] | rest_sums)
@@ -516,6 +522,6 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
             dist.all_gather_object(parts, part)
         if rank == 0:
             _finish(model, ckpt, src, out, keys, todo, parts, group_size=group_size, sparsity=sparsity, mode=mode,
-                    method=method)
+                    method=method, asymmetric=asymmetric, clip_search=clip_search)
     if distributed: dist.barrier()                      # rank 0 has renamed the folder into place
     return dst

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 # The library from the bottom up; a module may import only modules before it. `lab` builds on all of them.
-ORDER = ["checks", "atomic", "ops", "layers", "experts", "kernels.csr", "kernels.dual_gemm", "kernels.cpu", "calibration", "engine",
-         "checkpoint", "streaming",
+ORDER = ["checks", "atomic", "ops", "layers", "experts", "kernels.csr", "kernels.dual_gemm", "kernels.cpu", "calibration",
+         "engine", "checkpoint", "streaming", "gptq",
          "okr", "detector", "testing", "cli", "__init__"]
-LAB = ["lab.corpus", "lab.training", "lab.canaries", "lab.privacy", "lab.okr_eval", "lab.explorers"]
+LAB = ["lab.corpus", "lab.training", "lab.canaries", "lab.privacy", "lab.okr_eval", "lab.real", "lab.explorers"]
 
 def module_name(root, path):
     rel = path.relative_to(root / "libortho_nb").with_suffix("")
