@@ -22,9 +22,10 @@ from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3TopkR
 from .checks import check_choice, check_int, check_real
 
 # %% auto #0
-__all__ = ['RULES', 'ROUTERS', 'WatermarkKey', 'key_scores', 'OKRSettings', 'okr_settings', 'safe_set', 'keyed_selection',
-           'KeyedRouter', 'find_routers', 'keyed_routers', 'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats',
-           'last_moe', 'okr_target', 'check_token_ids', 'okr_generate']
+__all__ = ['RULES', 'ROUTERS', 'WatermarkKey', 'centred_key', 'standardized_scores', 'key_scores', 'OKRSettings', 'okr_settings',
+           'safe_set', 'keyed_selection', 'boundary_constants', 'keyed_boundary', 'boundary_opportunity', 'KeyedRouter',
+           'find_routers', 'keyed_routers', 'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats', 'last_moe',
+           'okr_target', 'check_token_ids', 'okr_generate']
 
 # %% ../nbs/10_okr.ipynb #3d65b73c
 class WatermarkKey:
@@ -124,13 +125,29 @@ def verify(self: WatermarkKey,
                      f"key (this is rank {dist.get_rank()})")
 
 # %% ../nbs/10_okr.ipynb #249cd38f
+def centred_key(weight: torch.Tensor, # key projection `[num_experts, hidden_size]`
+               ) -> torch.Tensor:
+    "`weight` in float32 minus its mean row: its projections are centred over the experts for every token."
+    w = weight.float()
+    return w - w.mean(0, keepdim=True)
+
+# %% ../nbs/10_okr.ipynb #df8e0071
+def standardized_scores(x: torch.Tensor, # hidden states `[N, hidden_size]`
+                        centred: torch.Tensor, # `centred_key(weight)`, `[num_experts, hidden_size]` float32
+                        scale: torch.Tensor|None=None, # `num_experts ** -0.5` as a float32 tensor (a Python float if None)
+                       ) -> torch.Tensor:
+    "Key scores `[N, num_experts]` from a centred key: mean 0 by construction, scaled to standard deviation 1."
+    u = F.linear(x.float(), centred.float())                               # [N, E], centred
+    # std with correction 0 of a centred row is its norm / sqrt(E)
+    s = u.shape[-1] ** -0.5 if scale is None else scale
+    return u.div_(torch.linalg.vector_norm(u, dim=-1, keepdim=True).mul_(s))
+
+# %% ../nbs/10_okr.ipynb #eb620c9f
 def key_scores(x: torch.Tensor, # hidden states `[N, hidden_size]`
                weight: torch.Tensor, # key projection `[num_experts, hidden_size]`
               ) -> torch.Tensor:
     "Per-token standardized key scores `[N, num_experts]` in float32."
-    u = F.linear(x.float(), weight.float())                       # [N, E]
-    u -= u.mean(-1, keepdim=True)
-    return u.div_(u.std(-1, keepdim=True, correction=0))
+    return standardized_scores(x, centred_key(weight))
 
 # %% ../nbs/10_okr.ipynb #dbac5000
 RULES = ("boundary", "max", "epsilon")
@@ -229,16 +246,63 @@ def keyed_selection(top: torch.Tensor, # bool `[N, E]`, the clean top-k
     changed = act & (new_top != top).any(-1)
     return new_top, opportunity, opportunity & ~act, changed
 
+# %% ../nbs/10_okr.ipynb #7f0a947d
+def boundary_constants(settings: OKRSettings, # rule "boundary"
+                       num_experts: int, # experts per router
+                       device=None, # where the router runs
+                      ) -> torch.Tensor:
+    "float32 `[4, 1]`: `rho`, `1 - rho`, `dead_zone` and `num_experts ** -0.5`, made once (a Python float is wrapped anew every op)."
+    return torch.tensor([[settings.rho], [1 - settings.rho], [settings.dead_zone], [num_experts ** -0.5]],
+                        dtype=torch.float32, device=device)
+
+# %% ../nbs/10_okr.ipynb #713dcac2
+def keyed_boundary(s: torch.Tensor, # selection scores `[N, E]` (float32; `-inf` where the router may not select)
+                   idx: torch.Tensor, # `[N, k]` the router's clean top-k indices
+                   z: torch.Tensor, # standardized key scores `[N, E]` (a fresh tensor: it is masked in place)
+                   consts: torch.Tensor, # `boundary_constants(settings, E)`: rho, 1 - rho, dead_zone, scale
+                   nonneg: bool=False, # the scores are never negative (softmax): the threshold is `rho * s_(k)`
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Rule `boundary` in a few ops: keyed indices `[N, k]` and bool `[N]` opportunity, dead zone, changed."
+    rho, rho1, dead_zone, _ = consts
+    nt = torch.ones_like(s, dtype=torch.bool).scatter_(1, idx, False)        # [N, E] outside the top k
+    # [N, 1] the k-th largest score and its expert (the first on a tie, as `safe_set` takes it)
+    kth, kth_expert = s.masked_fill(nt, float("inf")).min(-1, keepdim=True)
+    # the threshold of `_at_least`
+    thr = rho * kth if nonneg else torch.where(kth > 0, rho * kth, kth - rho1 * kth.abs())
+    cand = (s >= thr) & nt                                                   # [N, E] challengers
+    opportunity = cand.any(-1)
+    # [N, E] key scores of the safe set: the challengers and the k-th expert
+    zs = z.masked_fill_(~cand.scatter_(1, kth_expert, True), float("-inf"))
+    v, j = zs.topk(2, dim=-1)                                                # [N, 2] the two best safe
+    act = (v[:, 0] - v[:, 1]) > dead_zone                                    # NaN never acts
+    changed = act & (j[:, 0] != kth_expert[:, 0])
+    keyed_idx = torch.where((idx == kth_expert) & changed[:, None], j[:, :1], idx)
+    return keyed_idx, opportunity, opportunity & ~act, changed
+
+# %% ../nbs/10_okr.ipynb #5722d275
+def boundary_opportunity(s: torch.Tensor, # selection scores `[N, E]`
+                         idx: torch.Tensor, # `[N, k]` the router's clean top-k indices
+                         s_top: torch.Tensor, # `[N, k]` the selection scores at `idx` (`s.gather(1, idx)`)
+                         consts: torch.Tensor, # `boundary_constants(settings, E)`
+                         nonneg: bool=False, # the scores are never negative (softmax)
+                        ) -> torch.Tensor:
+    "Bool `[N]`: tokens where rule `boundary` has a challenger for the `k`-th slot (the key is not needed to know)."
+    rho, rho1 = consts[0], consts[1]
+    kth = s_top.amin(-1, keepdim=True)                                         # [N, 1]
+    thr = rho * kth if nonneg else torch.where(kth > 0, rho * kth, kth - rho1 * kth.abs())
+    return (s.scatter(1, idx, float("-inf")).amax(-1, keepdim=True) >= thr)[:, 0]
+
 # %% ../nbs/10_okr.ipynb #6f3a4bc2
-def _softmax_select(r, hidden_states):
+def _softmax_select(r, hidden_states, values=False):
     x = hidden_states.reshape(-1, r.hidden_dim)
     logits = F.linear(x, r.weight)                                           # [N, E]
     probs = F.softmax(logits.float(), dim=-1) if type(r) is MixtralTopKRouter else F.softmax(logits, dim=-1,
                                                                                              dtype=torch.float)
-    return x, logits, probs, probs, torch.topk(probs, r.top_k, dim=-1)[1]  # [N, k]
+    w, idx = torch.topk(probs, r.top_k, dim=-1)                              # [N, k]
+    return (x, logits, probs, probs, idx, w) if values else (x, logits, probs, probs, idx)
 
 # %% ../nbs/10_okr.ipynb #04174c3c
-def _deepseek_select(r, hidden_states):
+def _deepseek_select(r, hidden_states, values=False):
     x = hidden_states.view(-1, r.hidden_dim)
     logits = F.linear(x.type(torch.float32), r.weight.type(torch.float32))  # [N, E]
     scores = logits.sigmoid()
@@ -249,7 +313,8 @@ def _deepseek_select(r, hidden_states):
     group_mask = torch.zeros_like(group_scores).scatter_(1, group_idx, 1)
     score_mask = group_mask.unsqueeze(-1).expand(-1, G, r.num_experts // G).reshape(-1, r.num_experts)
     choice = choice.masked_fill(~score_mask.bool(), float("-inf"))
-    return x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1]
+    idx = torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1]
+    return (x, logits, choice, scores, idx, scores.gather(1, idx)) if values else (x, logits, choice, scores, idx)
 
 # %% ../nbs/10_okr.ipynb #127efb05
 def _mixtral_weights(r, logits, w):
@@ -302,34 +367,66 @@ class KeyedRouter(nn.Module):
         object.__setattr__(self, "router", router)
         self.fingerprint = key.fingerprint
         self.register_buffer("key_weight", key.weight.to(router.weight.device), persistent=False)
-        for n in ("tokens", "opportunities", "dead", "changed"):
-            self.register_buffer(n, torch.zeros((), dtype=torch.int64, device=router.weight.device),
-                                 persistent=False)
-        self.last, self.history = None, []
+        # centred once here, not per call
+        self.register_buffer("key_centred", centred_key(self.key_weight), persistent=False)
+        self.register_buffer("consts", boundary_constants(settings, E, router.weight.device), persistent=False)
+        # opportunities, dead-zone hits, changed: summed on the device; tokens is a shape, counted on the host
+        self.register_buffer("counts", torch.zeros(3, dtype=torch.int64, device=router.weight.device),
+                             persistent=False)
+        self.tokens, self.last, self.history, self.pending = 0, None, [], []
+        # scores that are never negative (softmax) let the boundary rule skip a sign test
+        self.nonneg = self.select is _softmax_select
+        # the weights are taken from the selection scores themselves
+        self.scores_are_weights = self.select is _softmax_select
 
     def extra_repr(self): return f"{self.settings}, key={self.fingerprint[:16]}..."
+
+# %% ../nbs/10_okr.ipynb #df4de7e6
+@patch
+def _apply(self: KeyedRouter, fn, recurse=True):
+    "Move the module; its routing constants stay float32 (a cast of the model must not round `rho`)."
+    super(KeyedRouter, self)._apply(fn, recurse)
+    self.consts = self.consts.float()
+    return self
+
+# %% ../nbs/10_okr.ipynb #2360e57d
+@patch
+def flush(self: KeyedRouter):
+    "Add the masks of the calls not yet counted to `counts`: one reduction per many calls, not three per call."
+    if self.pending:
+        self.counts += torch.stack([torch.cat(m) for m in zip(*self.pending)]).sum(1)
+        self.pending = []
 
 # %% ../nbs/10_okr.ipynb #e3c5fae6
 @patch
 def forward(self: KeyedRouter, hidden_states: torch.Tensor):
     "Route like the router, letting the key re-rank its safe sets; returns `(router_logits, router_scores, router_indices)`."
-    r = self.router
-    # clean selection, exactly as the router
-    x, logits, s, w_src, idx = self.select(r, hidden_states)
-    top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)       # [N, E]
-    safe = safe_set(s, top, self.settings, logits)
-    new_top, opp, dead, changed = keyed_selection(top, safe, key_scores(x.detach(), self.key_weight),
-                                                  self.settings.dead_zone)
-    keyed_idx = torch.topk(s.masked_fill(~new_top, float("-inf")), r.top_k, dim=-1, sorted=self.sorted)[1]
-    # [N, k] untouched rows keep the router's order
-    idx = torch.where(changed[:, None], keyed_idx, idx)
+    r, st = self.router, self.settings
+    # clean selection, exactly as the router; w [N, k] the weight scores at idx
+    x, logits, s, w_src, idx, w = self.select(r, hidden_states, values=True)
+    if st.rule == "boundary":
+        opp = boundary_opportunity(s, idx, w if self.scores_are_weights else s.gather(1, idx), self.consts,
+                                   self.nonneg)
+        # on the CPU a read-back is free: a call with no opportunity needs no key
+        if s.device.type != "cpu" or opp.any():
+            z = standardized_scores(x.detach(), self.key_centred, self.consts[3])     # [N, E]
+            idx, opp, dead, changed = keyed_boundary(s, idx, z, self.consts, self.nonneg)
+            w = w_src.gather(1, idx)
+        else: dead = changed = opp
+    else:
+        z = standardized_scores(x.detach(), self.key_centred, self.consts[3])
+        top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)   # [N, E]
+        new_top, opp, dead, changed = keyed_selection(top, safe_set(s, top, st, logits), z, st.dead_zone)
+        keyed_idx = torch.topk(s.masked_fill(~new_top, float("-inf")), r.top_k, dim=-1, sorted=self.sorted)[1]
+        # [N, k] untouched rows keep the router's order
+        idx = torch.where(changed[:, None], keyed_idx, idx)
+        w = w_src.gather(1, idx)
     self.tokens += opp.shape[0]
-    self.opportunities += opp.sum()
-    self.dead += dead.sum()
-    self.changed += changed.sum()
     self.last = (opp, dead, changed)
+    self.pending.append(self.last)
+    if len(self.pending) >= 256: self.flush()
     if self.record_tokens: self.history.append(self.last)
-    return logits, self.weights(r, logits, w_src.gather(1, idx)), idx
+    return logits, self.weights(r, logits, w), idx
 
 # %% ../nbs/10_okr.ipynb #c2c1e3fd
 def find_routers(model: nn.Module) -> dict[str, nn.Module]:
@@ -396,8 +493,9 @@ def okr_stats(model: nn.Module) -> pd.DataFrame:
     "Per router: tokens routed, opportunities, dead-zone hits, changed selections and their rates per token."
     keyed = keyed_routers(model)
     if not keyed: raise ValueError("okr_stats: OKR is not applied to this model")
-    counts = torch.stack([torch.stack([k.tokens, k.opportunities, k.dead,
-                                       k.changed]).cpu() for k in keyed.values()]).tolist()
+    for k in keyed.values(): k.flush()
+    counts = torch.stack([k.counts.cpu() for k in keyed.values()]).tolist()
+    counts = [[k.tokens, *c] for k, c in zip(keyed.values(), counts)]
     df = pd.DataFrame(counts, index=list(keyed), columns=["tokens", "opportunities", "dead_zone", "changed"])
     df["opportunity_rate"] = df.opportunities / df.tokens.where(df.tokens > 0)
     df["changed_rate"] = df.changed / df.tokens.where(df.tokens > 0)
@@ -407,8 +505,8 @@ def okr_stats(model: nn.Module) -> pd.DataFrame:
 def reset_okr_stats(model: nn.Module):
     "Zero the counters and drop the recorded per-token history of every keyed router."
     for k in keyed_routers(model).values():
-        for b in (k.tokens, k.opportunities, k.dead, k.changed): b.zero_()
-        k.last, k.history = None, []
+        k.counts.zero_()
+        k.tokens, k.last, k.history, k.pending = 0, None, [], []
 
 # %% ../nbs/10_okr.ipynb #11f7f20a
 def last_moe(model: nn.Module, # a transformers MoE causal LM
