@@ -25,7 +25,7 @@ def _check_key(model, key):
     if not isinstance(key, WatermarkKey):
         raise TypeError(f"key must be a WatermarkKey, got {type(key).__name__}")
     router = last_moe(model)[0]
-    E, H = router.weight.shape
+    E, H = ROUTERS[type(router)].gate(router).shape
     if (key.num_experts, key.hidden_size) != (E, H):
         raise ValueError(f"key {key.fingerprint[:16]}... is [num_experts={key.num_experts}, "
                          f"hidden_size={key.hidden_size}] but the model routes "
@@ -125,8 +125,12 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     "With only the last MoE layer keyed, per key and scored target: `llr`, `kl`, `var` `[K, n]` (see `token_divergences`), `opportunity [n]`, `changed [K, n]`."
     settings = okr_settings(settings)
     router, block, norm, head = last_moe(model)
+    if getattr(model.base_model.layers[-1], "post_feedforward_layernorm", None) is not None:
+        raise TypeError(f"{type(model).__name__} normalises the MoE output (post_feedforward_layernorm) before the "
+                        "residual sum, so the last-layer score cannot substitute it linearly; score with "
+                        "teacher_forced_llr instead")
     select, weights, sorted_ = ROUTERS[type(router)]
-    dev = router.weight.device
+    dev = ROUTERS[type(router)].gate(router).device
     ids, sc = input_ids.to(dev), scored.to(dev)
     x, y, h, logits = _capture(model, ids, None if attention_mask is None else attention_mask.to(dev))
     ctx = torch.zeros_like(sc)

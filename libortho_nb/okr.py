@@ -4,7 +4,8 @@
 
 # %% ../nbs/10_okr.ipynb #2a560995
 from __future__ import annotations
-import hashlib, os, re
+import hashlib, inspect, os, re
+from typing import Callable
 from dataclasses import dataclass, fields, replace
 import torch
 import torch.nn.functional as F
@@ -20,13 +21,25 @@ from transformers.models.qwen2_moe.modeling_qwen2_moe import Qwen2MoeTopKRouter
 from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeTopKRouter
 from transformers.models.olmoe.modeling_olmoe import OlmoeTopKRouter
 from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3TopkRouter
+from transformers.models.minimax.modeling_minimax import MiniMaxTopKRouter
+from transformers.models.jamba.modeling_jamba import JambaTopKRouter
+from transformers.models.qwen3_next.modeling_qwen3_next import Qwen3NextTopKRouter
+from transformers.models.flex_olmo.modeling_flex_olmo import FlexOlmoTopKRouter
+from transformers.models.hunyuan_v1_moe.modeling_hunyuan_v1_moe import HunYuanMoEV1Gate
+from transformers.models.gpt_oss.modeling_gpt_oss import GptOssTopKRouter
+from transformers.models.granitemoe.modeling_granitemoe import GraniteMoeTopKRouter
+from transformers.models.dots1.modeling_dots1 import Dots1TopkRouter
+from transformers.models.glm4_moe.modeling_glm4_moe import Glm4MoeTopkRouter
+from transformers.models.deepseek_v2.modeling_deepseek_v2 import DeepseekV2TopkRouter
 from .checks import check_choice, check_int, check_real
 from .atomic import atomic_file
 
 # %% auto #0
-__all__ = ['RULES', 'ROUTERS', 'WatermarkKey', 'key_scores', 'OKRSettings', 'okr_settings', 'safe_set', 'keyed_selection',
-           'KeyedRouter', 'find_routers', 'keyed_routers', 'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats',
-           'last_moe', 'okr_target', 'check_token_ids', 'okr_generate']
+__all__ = ['RULES', 'FAMILIES', 'ROUTERS', 'REFUSED', 'WatermarkKey', 'centred_key', 'standardized_scores', 'key_scores',
+           'OKRSettings', 'okr_settings', 'safe_set', 'keyed_selection', 'boundary_constants', 'keyed_boundary',
+           'boundary_opportunity', 'RouterFamily', 'KeyedRouter', 'closest_family', 'find_routers', 'keyed_routers',
+           'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats', 'okr_support', 'last_moe', 'okr_target',
+           'check_token_ids', 'okr_generate']
 
 # %% ../nbs/10_okr.ipynb #3d65b73c
 class WatermarkKey:
@@ -131,13 +144,29 @@ def verify(self: WatermarkKey,
                      f"key (this is rank {dist.get_rank()})")
 
 # %% ../nbs/10_okr.ipynb #249cd38f
+def centred_key(weight: torch.Tensor, # key projection `[num_experts, hidden_size]`
+               ) -> torch.Tensor:
+    "`weight` in float32 minus its mean row: its projections are centred over the experts for every token."
+    w = weight.float()
+    return w - w.mean(0, keepdim=True)
+
+# %% ../nbs/10_okr.ipynb #df8e0071
+def standardized_scores(x: torch.Tensor, # hidden states `[N, hidden_size]`
+                        centred: torch.Tensor, # `centred_key(weight)`, `[num_experts, hidden_size]` float32
+                        scale: torch.Tensor|None=None, # `num_experts ** -0.5` as a float32 tensor (a Python float if None)
+                       ) -> torch.Tensor:
+    "Key scores `[N, num_experts]` from a centred key: mean 0 by construction, scaled to standard deviation 1."
+    u = F.linear(x.float(), centred.float())                               # [N, E], centred
+    # std with correction 0 of a centred row is its norm / sqrt(E)
+    s = u.shape[-1] ** -0.5 if scale is None else scale
+    return u.div_(torch.linalg.vector_norm(u, dim=-1, keepdim=True).mul_(s))
+
+# %% ../nbs/10_okr.ipynb #eb620c9f
 def key_scores(x: torch.Tensor, # hidden states `[N, hidden_size]`
                weight: torch.Tensor, # key projection `[num_experts, hidden_size]`
               ) -> torch.Tensor:
     "Per-token standardized key scores `[N, num_experts]` in float32."
-    u = F.linear(x.float(), weight.float())                       # [N, E]
-    u -= u.mean(-1, keepdim=True)
-    return u.div_(u.std(-1, keepdim=True, correction=0))
+    return standardized_scores(x, centred_key(weight))
 
 # %% ../nbs/10_okr.ipynb #dbac5000
 RULES = ("boundary", "max", "epsilon")
@@ -236,16 +265,105 @@ def keyed_selection(top: torch.Tensor, # bool `[N, E]`, the clean top-k
     changed = act & (new_top != top).any(-1)
     return new_top, opportunity, opportunity & ~act, changed
 
+# %% ../nbs/10_okr.ipynb #7f0a947d
+def boundary_constants(settings: OKRSettings, # rule "boundary"
+                       num_experts: int, # experts per router
+                       device=None, # where the router runs
+                      ) -> torch.Tensor:
+    "float32 `[4, 1]`: `rho`, `1 - rho`, `dead_zone` and `num_experts ** -0.5`, made once (a Python float is wrapped anew every op)."
+    return torch.tensor([[settings.rho], [1 - settings.rho], [settings.dead_zone], [num_experts ** -0.5]],
+                        dtype=torch.float32, device=device)
+
+# %% ../nbs/10_okr.ipynb #713dcac2
+def keyed_boundary(s: torch.Tensor, # selection scores `[N, E]` (float32; `-inf` where the router may not select)
+                   idx: torch.Tensor, # `[N, k]` the router's clean top-k indices
+                   z: torch.Tensor, # standardized key scores `[N, E]` (a fresh tensor: it is masked in place)
+                   consts: torch.Tensor, # `boundary_constants(settings, E)`: rho, 1 - rho, dead_zone, scale
+                   nonneg: bool=False, # the scores are never negative (softmax): the threshold is `rho * s_(k)`
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Rule `boundary` in a few ops: keyed indices `[N, k]` and bool `[N]` opportunity, dead zone, changed."
+    rho, rho1, dead_zone, _ = consts
+    nt = torch.ones_like(s, dtype=torch.bool).scatter_(1, idx, False)        # [N, E] outside the top k
+    # [N, 1] the k-th largest score and its expert (the first on a tie, as `safe_set` takes it)
+    kth, kth_expert = s.masked_fill(nt, float("inf")).min(-1, keepdim=True)
+    # the threshold of `_at_least`
+    thr = rho * kth if nonneg else torch.where(kth > 0, rho * kth, kth - rho1 * kth.abs())
+    cand = (s >= thr) & nt                                                   # [N, E] challengers
+    opportunity = cand.any(-1)
+    # [N, E] key scores of the safe set: the challengers and the k-th expert
+    zs = z.masked_fill_(~cand.scatter_(1, kth_expert, True), float("-inf"))
+    v, j = zs.topk(2, dim=-1)                                                # [N, 2] the two best safe
+    act = (v[:, 0] - v[:, 1]) > dead_zone                                    # NaN never acts
+    changed = act & (j[:, 0] != kth_expert[:, 0])
+    keyed_idx = torch.where((idx == kth_expert) & changed[:, None], j[:, :1], idx)
+    return keyed_idx, opportunity, opportunity & ~act, changed
+
+# %% ../nbs/10_okr.ipynb #5722d275
+def boundary_opportunity(s: torch.Tensor, # selection scores `[N, E]`
+                         k: int, # experts per token
+                         consts: torch.Tensor, # `boundary_constants(settings, E)`
+                         nonneg: bool=False, # the scores are never negative (softmax)
+                        ) -> torch.Tensor:
+    "Bool `[N]`: tokens where rule `boundary` has a challenger for the `k`-th slot; exact where no score is NaN."
+    if k >= s.shape[-1]: return torch.zeros(s.shape[0], dtype=torch.bool, device=s.device)
+    rho, rho1 = consts[0], consts[1]
+    v = torch.topk(s, k + 1, dim=-1).values                                    # [N, k + 1]
+    kth, nxt = v[:, k - 1], v[:, k]                                            # the k-th and the best outside
+    thr = rho * kth if nonneg else torch.where(kth > 0, rho * kth, kth - rho1 * kth.abs())
+    return nxt >= thr
+
 # %% ../nbs/10_okr.ipynb #6f3a4bc2
-def _softmax_select(r, hidden_states):
-    x = hidden_states.reshape(-1, r.hidden_dim)
-    logits = F.linear(x, r.weight)                                           # [N, E]
-    probs = F.softmax(logits.float(), dim=-1) if type(r) is MixtralTopKRouter else F.softmax(logits, dim=-1,
-                                                                                             dtype=torch.float)
-    return x, logits, probs, probs, torch.topk(probs, r.top_k, dim=-1)[1]  # [N, k]
+@dataclass(frozen=True)
+class RouterFamily:
+    "How one router class routes, as the functions OKR routes with; unpacks as `(select, weights, sorted)`."
+    family: str                  # one of `FAMILIES`
+    computes: str                # what the class computes, in one line
+    select: Callable             # `(router, hidden_states, values=False) -> (x, logits, s, w_src, idx[, w])`
+    weights: Callable            # `(router, logits, w) -> router_scores`, `w` the weight scores of the selected experts
+    sorted: bool = True          # its top-k is sorted by score
+    nonneg: bool = True          # its selection scores are never negative: the boundary threshold is `rho * s_(k)`
+    scores_are_weights: bool = False  # the weights are taken from the selection scores themselves
+    gate: Callable = lambda r: r.weight  # its `[num_experts, hidden_size]` projection
+
+    def __iter__(self): return iter((self.select, self.weights, self.sorted))
 
 # %% ../nbs/10_okr.ipynb #04174c3c
-def _deepseek_select(r, hidden_states):
+FAMILIES = ("softmax", "softmax, grouped", "sigmoid, bias, grouped", "top-k of logits")
+
+def _out(x, logits, s, w_src, idx, values, w=None):
+    "`select`'s return: with `values` also the weight scores at `idx` (a gather unless given)."
+    if not values: return x, logits, s, w_src, idx
+    return x, logits, s, w_src, idx, w_src.gather(1, idx) if w is None else w
+
+# %% ../nbs/10_okr.ipynb #127efb05
+def _softmax_select(r, hidden_states, values=False):
+    "Qwen2/3-MoE, OLMoE, Jamba, Qwen3-Next, FlexOlmo: `softmax(logits, dtype=float)`, sorted top-k."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    logits = F.linear(x, r.weight)                                           # [N, E]
+    probs = F.softmax(logits, dim=-1, dtype=torch.float)
+    w, idx = torch.topk(probs, r.top_k, dim=-1)                              # [N, k]
+    return _out(x, logits, probs, probs, idx, values, w)
+
+def _softmax_float_select(r, hidden_states, values=False):
+    "Mixtral, MiniMax: `softmax(logits.float())`, sorted top-k."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    logits = F.linear(x, r.weight)
+    probs = F.softmax(logits.float(), dim=-1)
+    w, idx = torch.topk(probs, r.top_k, dim=-1)
+    return _out(x, logits, probs, probs, idx, values, w)
+
+def _hunyuan_select(r, hidden_states, values=False):
+    "HunYuan-MoE: its `wg` Linear, in float32 when `wg` is; softmax, sorted top-k."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    if r.wg.weight.dtype == torch.float32: x = x.float()
+    logits = r.wg(x)
+    probs = F.softmax(logits, dim=1, dtype=torch.float)
+    w, idx = torch.topk(probs, r.top_k, dim=-1)
+    return _out(x, logits, probs, probs, idx, values, w)
+
+# %% ../nbs/10_okr.ipynb #600b8881
+def _deepseek_select(r, hidden_states, values=False):
+    "DeepSeek-V3, Dots1, GLM-4-MoE: sigmoid + selection bias, group-limited unsorted top-k."
     x = hidden_states.view(-1, r.hidden_dim)
     logits = F.linear(x.type(torch.float32), r.weight.type(torch.float32))  # [N, E]
     scores = logits.sigmoid()
@@ -256,29 +374,91 @@ def _deepseek_select(r, hidden_states):
     group_mask = torch.zeros_like(group_scores).scatter_(1, group_idx, 1)
     score_mask = group_mask.unsqueeze(-1).expand(-1, G, r.num_experts // G).reshape(-1, r.num_experts)
     choice = choice.masked_fill(~score_mask.bool(), float("-inf"))
-    return x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1]
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1], values)
 
-# %% ../nbs/10_okr.ipynb #127efb05
-def _mixtral_weights(r, logits, w):
-    return w / w.sum(dim=-1, keepdim=True)
-
-# %% ../nbs/10_okr.ipynb #600b8881
-def _qwen_weights(r, logits, w):
-    if r.norm_topk_prob: w = w / w.sum(dim=-1, keepdim=True)
-    return w.to(logits.dtype)
+def _deepseek_v2_select(r, hidden_states, values=False):
+    "DeepSeek-V2: float32 softmax; greedy or group-limited (groups by their best expert) unsorted top-k."
+    x = hidden_states.view(-1, r.hidden_dim)
+    logits = F.linear(x.type(torch.float32), r.weight.type(torch.float32))
+    scores = logits.softmax(dim=-1, dtype=torch.float32)
+    if r.topk_method == "greedy":
+        return _out(x, logits, scores, scores, torch.topk(scores, k=r.top_k, dim=-1, sorted=False)[1], values)
+    if r.topk_method != "group_limited_greedy":
+        raise ValueError(f"DeepseekV2TopkRouter.topk_method must be 'greedy' or 'group_limited_greedy', got "
+                         f"{r.topk_method!r}")
+    G = r.num_group
+    group_scores = scores.view(-1, G, r.num_experts // G).max(dim=-1).values                  # [N, G]
+    group_idx = torch.topk(group_scores, k=r.topk_group, dim=-1, sorted=False)[1]
+    group_mask = torch.zeros_like(group_scores).scatter_(1, group_idx, 1)
+    keep = group_mask.unsqueeze(-1).expand(-1, G, r.num_experts // G).reshape(-1, r.num_experts).bool()
+    chosen = scores.masked_fill(~keep, 0.0)                                  # the router's top-k is over this
+    idx = torch.topk(chosen, k=r.top_k, dim=-1, sorted=False)[1]
+    return _out(x, logits, scores.masked_fill(~keep, float("-inf")), chosen, idx, values)
 
 # %% ../nbs/10_okr.ipynb #7d442571
+def _gpt_oss_select(r, hidden_states, values=False):
+    "GPT-OSS: biased logits, sorted top-k of the logits."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    logits = F.linear(x, r.weight, r.bias)
+    w, idx = torch.topk(logits, r.top_k, dim=-1)
+    return _out(x, logits, F.softmax(logits.float(), dim=-1), logits, idx, values, w)
+
+def _granite_select(r, hidden_states, values=False):
+    "Granite MoE: float32 logits, sorted top-k of the logits."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    logits = F.linear(x, r.weight).float()
+    w, idx = logits.topk(r.top_k, dim=-1)
+    return _out(x, logits, F.softmax(logits, dim=-1), logits, idx, values, w)
+
+# %% ../nbs/10_okr.ipynb #838a0128
+def _renorm(w): return w / w.sum(dim=-1, keepdim=True)
+def _mixtral_weights(r, logits, w): return _renorm(w)
+def _qwen_weights(r, logits, w): return (_renorm(w) if r.norm_topk_prob else w).to(logits.dtype)
+def _cast_weights(r, logits, w): return w.to(logits.dtype)
+def _hunyuan_weights(r, logits, w): return _renorm(w).to(logits.dtype)
 def _deepseek_weights(r, logits, w):
     if r.norm_topk_prob: w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
     return w * r.routed_scaling_factor
+def _scaled_weights(r, logits, w): return w * r.routed_scaling_factor
+def _gpt_oss_weights(r, logits, w): return F.softmax(w, dim=1, dtype=w.dtype)
+# `type_as(hidden_states)`: the hidden states have the gate weight's dtype (F.linear takes no other)
+def _granite_weights(r, logits, w): return torch.softmax(w, dim=-1).type_as(r.weight)
 
-# %% ../nbs/10_okr.ipynb #838a0128
-ROUTERS = {MixtralTopKRouter: (_softmax_select, _mixtral_weights, True),
-           Qwen2MoeTopKRouter: (_softmax_select, _qwen_weights, True),
-           Qwen3MoeTopKRouter: (_softmax_select, _qwen_weights, True),
-           OlmoeTopKRouter: (_softmax_select, _qwen_weights, True),
-           # (select, weights, top-k sorted)
-           DeepseekV3TopkRouter: (_deepseek_select, _deepseek_weights, False)}
+# %% ../nbs/10_okr.ipynb #4e65c860
+def _softmax(computes, select, weights, **kw):
+    return RouterFamily("softmax", computes, select, weights, scores_are_weights=True, **kw)
+
+_QWEN = "softmax(logits, float32), top-k; renormalised if norm_topk_prob; cast to the logits' dtype"
+_V3 = ("sigmoid(logits in float32) + e_score_correction_bias, top-k_group groups by their top-2 sum, unsorted top-k; "
+       "unbiased sigmoid, renormalised if norm_topk_prob, x routed_scaling_factor")
+ROUTERS = {
+    MixtralTopKRouter: _softmax("softmax(logits.float()), top-k, renormalised, float32", _softmax_float_select,
+                                _mixtral_weights),
+    MiniMaxTopKRouter: _softmax("softmax(logits.float()), top-k, renormalised, float32", _softmax_float_select,
+                                _mixtral_weights),
+    Qwen2MoeTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
+    Qwen3MoeTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
+    Qwen3NextTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
+    OlmoeTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
+    FlexOlmoTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
+    JambaTopKRouter: _softmax("softmax(logits, float32), top-k, not renormalised, cast to the hidden dtype",
+                              _softmax_select, _cast_weights),
+    HunYuanMoEV1Gate: _softmax("its wg Linear (float32 input if wg is float32), softmax, top-k, renormalised, cast "
+                               "to the logits' dtype", _hunyuan_select, _hunyuan_weights, gate=lambda r: r.wg.weight),
+    DeepseekV2TopkRouter: RouterFamily("softmax, grouped", "softmax(logits in float32); greedy, or topk_group groups "
+                                       "by their best expert; unsorted top-k; x routed_scaling_factor",
+                                       _deepseek_v2_select, _scaled_weights, sorted=False),
+    DeepseekV3TopkRouter: RouterFamily("sigmoid, bias, grouped", _V3, _deepseek_select, _deepseek_weights,
+                                       sorted=False, nonneg=False),
+    Dots1TopkRouter: RouterFamily("sigmoid, bias, grouped", _V3, _deepseek_select, _deepseek_weights, sorted=False,
+                                  nonneg=False),
+    Glm4MoeTopkRouter: RouterFamily("sigmoid, bias, grouped", _V3, _deepseek_select, _deepseek_weights,
+                                    sorted=False, nonneg=False),
+    GptOssTopKRouter: RouterFamily("top-k of logits", "linear with bias, top-k of the logits, softmax over the k "
+                                   "in the logits' dtype", _gpt_oss_select, _gpt_oss_weights),
+    GraniteMoeTopKRouter: RouterFamily("top-k of logits", "logits in float32, top-k, softmax over the k, cast to the "
+                                       "hidden dtype", _granite_select, _granite_weights),
+}
 
 # %% ../nbs/10_okr.ipynb #64effc44
 class KeyedRouter(nn.Module):
@@ -294,9 +474,11 @@ class KeyedRouter(nn.Module):
         if type(router) not in ROUTERS:
             raise TypeError(f"{name or 'router'} is a {type(router).__name__}, which OKR does not support; "
                             f"supported: {', '.join(c.__name__ for c in ROUTERS)}")
+        self.family = ROUTERS[type(router)]
+        gate = self.family.gate(router)
         if not isinstance(key, WatermarkKey):
             raise TypeError(f"key must be a WatermarkKey, got {type(key).__name__}")
-        E, H = router.weight.shape
+        E, H = gate.shape
         if (key.num_experts, key.hidden_size) != (E, H):
             raise ValueError(f"the key is [num_experts={key.num_experts}, hidden_size={key.hidden_size}] but "
                              f"{name or 'the router'} routes {E} experts over hidden size {H}; make the key "
@@ -304,54 +486,131 @@ class KeyedRouter(nn.Module):
         if not isinstance(settings, OKRSettings):
             raise TypeError(f"settings must be an OKRSettings, got {type(settings).__name__}")
         store_attr("settings,record_tokens,name")
-        self.select, self.weights, self.sorted = ROUTERS[type(router)]
+        self.select, self.weights, self.sorted = self.family
         # a plain reference: the router owns us, not the other way round
         object.__setattr__(self, "router", router)
         self.fingerprint = key.fingerprint
-        self.register_buffer("key_weight", key.weight.to(router.weight.device), persistent=False)
-        for n in ("tokens", "opportunities", "dead", "changed"):
-            self.register_buffer(n, torch.zeros((), dtype=torch.int64, device=router.weight.device),
-                                 persistent=False)
-        self.last, self.history = None, []
+        self.register_buffer("key_weight", key.weight.to(gate.device), persistent=False)
+        # centred once here, not per call
+        self.register_buffer("key_centred", centred_key(self.key_weight), persistent=False)
+        self.register_buffer("consts", boundary_constants(settings, E, gate.device), persistent=False)
+        # opportunities, dead-zone hits, changed: summed on the device; tokens is a shape, counted on the host
+        self.register_buffer("counts", torch.zeros(3, dtype=torch.int64, device=gate.device),
+                             persistent=False)
+        self.tokens, self.last, self.history, self.pending = 0, None, [], []
+        # scores that are never negative (softmax) let the boundary rule skip a sign test
+        self.nonneg, self.scores_are_weights = self.family.nonneg, self.family.scores_are_weights
 
     def extra_repr(self): return f"{self.settings}, key={self.fingerprint[:16]}..."
+
+# %% ../nbs/10_okr.ipynb #df4de7e6
+@patch
+def _apply(self: KeyedRouter, fn, recurse=True):
+    "Move the module; its routing constants stay float32 (a cast of the model must not round `rho`)."
+    super(KeyedRouter, self)._apply(fn, recurse)
+    self.consts = self.consts.float()
+    return self
+
+# %% ../nbs/10_okr.ipynb #2360e57d
+@patch
+def flush(self: KeyedRouter):
+    "Add the masks of the calls not yet counted to `counts`: one reduction per many calls, not three per call."
+    if self.pending:
+        self.counts += torch.stack([torch.cat(m) for m in zip(*self.pending)]).sum(1)
+        self.pending = []
 
 # %% ../nbs/10_okr.ipynb #e3c5fae6
 @patch
 def forward(self: KeyedRouter, hidden_states: torch.Tensor):
     "Route like the router, letting the key re-rank its safe sets; returns `(router_logits, router_scores, router_indices)`."
-    r = self.router
-    # clean selection, exactly as the router
-    x, logits, s, w_src, idx = self.select(r, hidden_states)
-    top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)       # [N, E]
-    safe = safe_set(s, top, self.settings, logits)
-    new_top, opp, dead, changed = keyed_selection(top, safe, key_scores(x.detach(), self.key_weight),
-                                                  self.settings.dead_zone)
-    keyed_idx = torch.topk(s.masked_fill(~new_top, float("-inf")), r.top_k, dim=-1, sorted=self.sorted)[1]
-    # [N, k] untouched rows keep the router's order
-    idx = torch.where(changed[:, None], keyed_idx, idx)
+    r, st = self.router, self.settings
+    # clean selection, exactly as the router; w [N, k] the weight scores at idx
+    x, logits, s, w_src, idx, w = self.select(r, hidden_states, values=True)
+    if st.rule == "boundary":
+        # on the CPU a read-back is free: a call with no opportunity needs no key
+        if s.device.type != "cpu" or boundary_opportunity(s, idx.shape[1], self.consts, self.nonneg).any():
+            z = standardized_scores(x.detach(), self.key_centred, self.consts[3])     # [N, E]
+            idx, opp, dead, changed = keyed_boundary(s, idx, z, self.consts, self.nonneg)
+            w = w_src.gather(1, idx)
+        else: opp = dead = changed = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
+    else:
+        z = standardized_scores(x.detach(), self.key_centred, self.consts[3])
+        top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)   # [N, E]
+        new_top, opp, dead, changed = keyed_selection(top, safe_set(s, top, st, logits), z, st.dead_zone)
+        keyed_idx = torch.topk(s.masked_fill(~new_top, float("-inf")), r.top_k, dim=-1, sorted=self.sorted)[1]
+        # [N, k] untouched rows keep the router's order
+        idx = torch.where(changed[:, None], keyed_idx, idx)
+        w = w_src.gather(1, idx)
     self.tokens += opp.shape[0]
-    self.opportunities += opp.sum()
-    self.dead += dead.sum()
-    self.changed += changed.sum()
     self.last = (opp, dead, changed)
+    self.pending.append(self.last)
+    if len(self.pending) >= 256: self.flush()
     if self.record_tokens: self.history.append(self.last)
-    return logits, self.weights(r, logits, w_src.gather(1, idx)), idx
+    return logits, self.weights(r, logits, w), idx
+
+# %% ../nbs/10_okr.ipynb #7a100456
+REFUSED = {
+    "PhimoeTopKRouter": "sparsemixer: each selected expert is weighted by a softmax over the experts within a jitter "
+                        "threshold of the current maximum, so an expert the key moves into a slot would be weighted "
+                        "as if it were the maximum, or masked to zero; not a top-k whose slots can be re-ranked",
+    "DbrxRouter": "returns the logits only; softmax, top-k and normalisation happen in "
+                  "DbrxFFN.route_tokens_to_experts, which OKR does not replace",
+    "JetMoeTopKGating": "returns tokens grouped by expert (sorted indices, batch gates, expert sizes), not "
+                        "(logits, weights, indices), and also routes attention heads (JetMoeMoA)",
+    "DogeCDMoE": "product-key retrieval: top-k over two sets of sqrt(E) keys combined into a top-k over their "
+                 "products, not a top-k over one score per expert",
+    "Llama4Router": "returns (dense sigmoid scores [N, E], logits) and its experts take every token scaled by the "
+                    "dense scores: a different interface, not yet adapted",
+    "SwitchTransformersTop1Router": "encoder-decoder MoE; OKR keys causal LMs",
+    "NllbMoeTop2Router": "encoder-decoder MoE; OKR keys causal LMs",
+}
+
+# %% ../nbs/10_okr.ipynb #64c19b6b
+def _router_like(m: nn.Module) -> bool:
+    "Is `m` a router, by its class: known, refused, or named like one (never a plain Linear, MLP, norm or forget gate)?"
+    n = type(m).__name__
+    if type(m) in ROUTERS or n in REFUSED: return True
+    if type(m) in (nn.Linear, nn.Sequential) or re.search("(MLP|Experts|Norm|ForgetGate|ResidualGate)$", n): return False
+    return bool(re.search("(Router|Gate|Gating)$", n))
+
+# %% ../nbs/10_okr.ipynb #d690936d
+def _family_of_source(src):
+    "The supported family a router's forward source reads most like."
+    if "sigmoid" in src: return "sigmoid, bias, grouped"
+    if "group" in src: return "softmax, grouped"
+    if re.search(r"topk\((router_)?logits|logits\.topk", src): return "top-k of logits"
+    return "softmax"
+
+def closest_family(cls: type) -> str:
+    "The supported family whose code router class `cls`'s forward reads most like (for error messages)."
+    try: return _family_of_source(inspect.getsource(cls.forward))
+    except (OSError, TypeError): return "softmax"
 
 # %% ../nbs/10_okr.ipynb #c2c1e3fd
+def _unsupported(name, m):
+    "Why OKR refuses router `m` found at `name`, in a few words."
+    c = type(m).__name__
+    if c in REFUSED: return f"{name} ({c}: {REFUSED[c]})"
+    if isinstance(m, nn.Linear):
+        return (f"{name} (a plain nn.Linear in an MoE block: the block takes its top-k itself, which OKR cannot "
+                "key without an adapter for it)")
+    fam = closest_family(type(m))
+    like = [k.__name__ for k, f in ROUTERS.items() if f.family == fam][:3]
+    return f"{name} ({c}: unknown router class; closest supported family {fam!r}, e.g. {', '.join(like)})"
+
 def find_routers(model: nn.Module) -> dict[str, nn.Module]:
     "The MoE routers of `model` by module name; raises `TypeError` naming any router class OKR does not support."
     found = {}
     for name, m in model.named_modules():
         if isinstance(m, KeyedRouter): continue
-        if "router" in type(m).__name__.lower(): found[name] = m
-        if re.search("moe|sparse", type(m).__name__, re.I) and isinstance(getattr(m, "gate", None),
-                                                                          nn.Module):
-            found[f"{name}.gate" if name else "gate"] = m.gate
-    bad = {n: type(m).__name__ for n, m in found.items() if type(m) not in ROUTERS}
+        if _router_like(m): found[name] = m
+        elif re.search("moe|sparse", type(m).__name__, re.I):
+            for attr in ("gate", "router"):
+                g = getattr(m, attr, None)
+                if type(g) is nn.Linear: found[f"{name}.{attr}" if name else attr] = g
+    bad = [_unsupported(n, m) for n, m in found.items() if type(m) not in ROUTERS]
     if bad:
-        raise TypeError("OKR does not support these routers: "
-                        f"{', '.join(f'{n} ({c})' for n, c in bad.items())}; supported: "
+        raise TypeError(f"OKR does not support these routers: {'; '.join(bad)}. Supported: "
                         f"{', '.join(c.__name__ for c in ROUTERS)}")
     return found
 
@@ -403,8 +662,9 @@ def okr_stats(model: nn.Module) -> pd.DataFrame:
     "Per router: tokens routed, opportunities, dead-zone hits, changed selections and their rates per token."
     keyed = keyed_routers(model)
     if not keyed: raise ValueError("okr_stats: OKR is not applied to this model")
-    counts = torch.stack([torch.stack([k.tokens, k.opportunities, k.dead,
-                                       k.changed]).cpu() for k in keyed.values()]).tolist()
+    for k in keyed.values(): k.flush()
+    counts = torch.stack([k.counts.cpu() for k in keyed.values()]).tolist()
+    counts = [[k.tokens, *c] for k, c in zip(keyed.values(), counts)]
     df = pd.DataFrame(counts, index=list(keyed), columns=["tokens", "opportunities", "dead_zone", "changed"])
     df["opportunity_rate"] = df.opportunities / df.tokens.where(df.tokens > 0)
     df["changed_rate"] = df.changed / df.tokens.where(df.tokens > 0)
@@ -414,8 +674,33 @@ def okr_stats(model: nn.Module) -> pd.DataFrame:
 def reset_okr_stats(model: nn.Module):
     "Zero the counters and drop the recorded per-token history of every keyed router."
     for k in keyed_routers(model).values():
-        for b in (k.tokens, k.opportunities, k.dead, k.changed): b.zero_()
-        k.last, k.history = None, []
+        k.counts.zero_()
+        k.tokens, k.last, k.history, k.pending = 0, None, [], []
+
+# %% ../nbs/10_okr.ipynb #968d141c
+def okr_support() -> pd.DataFrame:
+    "Per causal-LM model type of the installed transformers with a router class: OKR's status, family or reason."
+    import transformers
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    from transformers.models.auto.configuration_auto import model_type_to_module_name
+    root = os.path.join(os.path.dirname(transformers.__file__), "models")
+    known = {c.__name__: f for c, f in ROUTERS.items()}
+    skip = "(MLP|Experts|Norm|ForgetGate|ResidualGate|GatedDeltaNet)$"
+    rows = []
+    for mt in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        mod = model_type_to_module_name(mt)
+        path = os.path.join(root, mod, f"modeling_{mod}.py")
+        if not os.path.exists(path): continue
+        src = open(path).read()
+        bodies = dict(re.findall(r"^class (\w+)\(.*?\n(.*?)(?=^class |\Z)", src, re.M | re.S))
+        routers = [c for c in bodies if c in known or c in REFUSED or (re.search("(Router|Gate|Gating)$", c)
+                                                                      and not re.search(skip, c))]
+        for c in routers:
+            if c in known: status, why = "supported", known[c].family
+            elif c in REFUSED: status, why = "refused", REFUSED[c]
+            else: status, why = "not yet", f"closest family: {_family_of_source(bodies[c].split('def forward', 1)[-1])}"
+            rows.append(dict(model_type=mt, router=c, status=status, family_or_reason=why))
+    return pd.DataFrame(rows).drop_duplicates(["model_type", "router"]).set_index("model_type")
 
 # %% ../nbs/10_okr.ipynb #11f7f20a
 def last_moe(model: nn.Module, # a transformers MoE causal LM
@@ -426,14 +711,15 @@ def last_moe(model: nn.Module, # a transformers MoE causal LM
     name, router = list(routers.items())[-1]
     block = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else None
     base, head = model.base_model, model.get_output_embeddings()
-    layers, norm = getattr(base, "layers", None), getattr(base, "norm", None)
-    if layers is None or norm is None or head is None or getattr(layers[-1], "mlp",
-                                                                 None) is not block or not hasattr(block,
-                                                                                                   "experts"):
+    layers = getattr(base, "layers", None)
+    norm = getattr(base, "norm", None) or getattr(base, "final_layernorm", None)            # Jamba's name
+    # the block is a direct child of the last decoder layer (`mlp`, Jamba's `feed_forward`, Granite's `block_sparse_moe`)
+    if layers is None or norm is None or head is None or not any(c is block for c in
+                                                                 layers[-1].children()) or not hasattr(block,
+                                                                                                       "experts"):
         raise TypeError(f"{type(model).__name__}: keying the last layer needs the last decoder layer's "
-                        "`mlp` to be the last "
-                        "MoE block (with `.experts`), followed by the final norm and an LM head; the last "
-                        f"router found is {name!r}")
+                        "MoE block (with `.experts`) to hold the last router, followed by the final norm and an LM "
+                        f"head; the last router found is {name!r}")
     return router, block, norm, head
 
 # %% ../nbs/10_okr.ipynb #4c53ba0f

@@ -13,7 +13,8 @@ __all__ = ['DENSE_ARCHS', 'MOE_ARCHS', 'tiny_config', 'tiny_model']
 
 # %% ../nbs/98_testing.ipynb #47c81e7f
 DENSE_ARCHS = ("llama", "mistral", "qwen2", "gpt2", "opt")
-MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3")
+MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "minimax", "jamba", "qwen3_next", "flex_olmo",
+             "hunyuan_v1_moe", "gpt_oss", "granitemoe", "dots1", "glm4_moe", "deepseek_v2")
 
 # %% ../nbs/98_testing.ipynb #5d6b7f08
 def _dense_config(arch, hidden, layers, vocab):
@@ -45,12 +46,45 @@ def _moe_config(arch, hidden, layers, vocab, experts, top_k):
                                            norm_topk_prob=True,
                                            head_dim=8)
     if arch == "olmoe": return transformers.OlmoeConfig(**common, num_experts=experts)
-    return transformers.DeepseekV3Config(**{**common, "num_key_value_heads": 4}, moe_intermediate_size=32,
-                                         n_routed_experts=experts, n_group=2, topk_group=1,
-                                         first_k_dense_replace=1,
-                                         n_shared_experts=1, q_lora_rank=16, kv_lora_rank=16,
-                                         qk_rope_head_dim=8,
-                                         qk_nope_head_dim=8, v_head_dim=8, routed_scaling_factor=2.5)
+    if arch == "deepseek_v3":
+        return transformers.DeepseekV3Config(**{**common, "num_key_value_heads": 4}, moe_intermediate_size=32,
+                                             n_routed_experts=experts, n_group=2, topk_group=1,
+                                             first_k_dense_replace=1, n_shared_experts=1, q_lora_rank=16,
+                                             kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8,
+                                             routed_scaling_factor=2.5)
+    return _more_moe_configs(arch, common, hidden, layers, experts, top_k)
+
+# %% ../nbs/98_testing.ipynb #05094ea9
+def _more_moe_configs(arch, common, hidden, layers, experts, top_k):
+    heads = dict(head_dim=hidden // 4)
+    # several of these default to special token ids beyond a tiny vocabulary
+    common = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2, **common)
+    if arch == "minimax":
+        return transformers.MiniMaxConfig(**common, **heads, num_local_experts=experts,
+                                          layer_types=["full_attention"] * layers)
+    if arch == "jamba":
+        return transformers.JambaConfig(**common, num_experts=experts, expert_layer_period=1, expert_layer_offset=0,
+                                        attn_layer_period=1, attn_layer_offset=0, use_mamba_kernels=False)
+    if arch == "qwen3_next":
+        return transformers.Qwen3NextConfig(**common, **heads, num_experts=experts, moe_intermediate_size=32,
+                                            shared_expert_intermediate_size=32, norm_topk_prob=True,
+                                            layer_types=(["linear_attention", "full_attention"] * layers)[:layers],
+                                            linear_num_value_heads=4, linear_num_key_heads=2,
+                                            linear_key_head_dim=8, linear_value_head_dim=8)
+    if arch == "flex_olmo": return transformers.FlexOlmoConfig(**common, num_experts=experts)
+    if arch == "hunyuan_v1_moe":
+        return transformers.HunYuanMoEV1Config(**common, **heads, num_experts=experts, moe_topk=top_k)
+    if arch == "gpt_oss":
+        return transformers.GptOssConfig(**common, **heads, num_local_experts=experts, sliding_window=16,
+                                         layer_types=(["sliding_attention", "full_attention"] * layers)[:layers])
+    if arch == "granitemoe": return transformers.GraniteMoeConfig(**common, num_local_experts=experts)
+    grouped = dict(n_routed_experts=experts, moe_intermediate_size=32, n_group=2, topk_group=1,
+                   first_k_dense_replace=1, n_shared_experts=1, routed_scaling_factor=2.5)
+    if arch == "dots1": return transformers.Dots1Config(**common, **heads, **grouped)
+    if arch == "glm4_moe": return transformers.Glm4MoeConfig(**common, **heads, **grouped)
+    return transformers.DeepseekV2Config(**{**common, "num_key_value_heads": 4}, **grouped,
+                                         topk_method="group_limited_greedy", q_lora_rank=16, kv_lora_rank=16,
+                                         qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8)
 
 # %% ../nbs/98_testing.ipynb #d18f2bbd
 def tiny_config(arch: str, # one of `DENSE_ARCHS` or `MOE_ARCHS`
@@ -87,7 +121,9 @@ def tiny_model(arch: str, # one of `DENSE_ARCHS` or `MOE_ARCHS`
     if arch in MOE_ARCHS:
         with torch.no_grad():
             for m in model.modules():
-                if "router" in type(m).__name__.lower():
-                    m.weight.mul_(router_scale)
+                name = type(m).__name__
+                if "router" in name.lower() or name.endswith("Gate"):          # HunYuan's router is a "Gate"
+                    for p in m.parameters():
+                        if p.ndim == 2: p.mul_(router_scale)
                     if hasattr(m, "e_score_correction_bias"): m.e_score_correction_bias.normal_(0, 0.02)
     return model
