@@ -76,7 +76,7 @@ def from_bytes(self: TextCodec,
                first: bool=True, # the text starts here: the tokenizer adds its special tokens (e.g. BOS)
               ) -> torch.Tensor:
     "`[1, T]` int64 ids of `data`: its bytes for a byte-level model, else the tokenizer's encoding of its UTF-8 text."
-    if self.tokenizer is None: return torch.tensor([list(data)], dtype=torch.long).view(1, -1)
+    if self.tokenizer is None: return torch.frombuffer(bytearray(data), dtype=torch.uint8).long().view(1, -1)
     try: text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CLIError(f"the text is not UTF-8 (byte {e.start}), which this tokenizer needs") from None
@@ -278,22 +278,28 @@ def cmd_watermark_generate(a) -> bytes:
 def detect_ids(model, key, ids: torch.Tensor, # `[B, T]` token ids
                settings, # the generator's `OKRSettings`
                layers: str="last", # the generator's keyed layers
-               p_threshold: float=0.01, # say "watermarked" at p <= this
-               n_null: int=199, # null keys: p-values in steps of 1 / (n_null + 1)
+               alpha: float=0.01, # the level: say "watermarked" at p <= alpha (the false-positive rate)
+               n_null: int=199, # null keys: exact p-values in steps of 1 / (n_null + 1)
                prompt_len: int=0, # leading tokens not scored
+               p_method: str="exact", # "exact" (random-key rank) or "tail" (normal tail fitted to the null keys)
               ) -> list[dict]:
-    "`OKRDetector`'s findings per row of `ids`, as plain dicts with a verdict."
+    "`OKRDetector`'s findings per row of `ids`, as plain dicts with a verdict at `alpha`."
     from libortho_nb.detector import OKRDetector
     try:
-        det = OKRDetector(model, key, settings, layers=layers, n_null=n_null)
-        out = det(ids, prompt_len=prompt_len, p_threshold=p_threshold)
+        det = OKRDetector(model, key, settings, layers=layers, n_null=n_null, p_method=p_method)
+        if alpha < det.min_p_value:
+            raise CLIError(f"--alpha {alpha:g} is below the smallest exact p-value {n_null} null keys can give "
+                           f"(1/{n_null + 1} = {det.min_p_value:.3g}): raise --n-null to at least "
+                           f"{math.ceil(1 / alpha) - 1} or use --p-value tail")
+        out = det(ids, prompt_len=prompt_len, p_threshold=alpha)
     except (TypeError, ValueError) as e:
         raise CLIError(str(e)) from None              # e.g. a model whose last layer is not MoE
+    f = lambda a, i: float(a[i])
     return [dict(tokens_scored=int(out.num_tokens_scored[i]), opportunities=int(out.num_opportunities[i]),
-                 score=float(out.score[i]),
-                 z_score=float(out.z_score[i]), p_value=float(out.p_value[i]),
-                 verdict="watermarked" if out.prediction[i] else "not detected",
-                 p_threshold=p_threshold) for i in range(len(ids))]
+                 score=f(out.score, i), z_score=f(out.z_score, i), p_value=f(out.p_value, i), p_method=p_method,
+                 min_p_value=f(out.min_p_value, i), exact_p_value=f(out.exact_p_value, i),
+                 tail_p_value=f(out.tail_p_value, i), n_null=n_null, alpha=alpha,
+                 verdict="watermarked" if out.prediction[i] else "not detected") for i in range(len(ids))]
 
 # %% ../nbs/90_cli.ipynb #c0dec0b4
 def prompt_context(codec: TextCodec,
@@ -313,13 +319,16 @@ def prompt_context(codec: TextCodec,
 
 # %% ../nbs/90_cli.ipynb #c890dbf1
 def cmd_watermark_detect(a) -> dict:
-    "`libortho watermark detect`: z-score, p-value and verdict for the text in TEXTFILE."
+    "`libortho watermark detect`: z-score, p-values and verdict for the text in TEXTFILE."
     folder = model_folder(a.model_dir)
     key, data = load_key(a.key), read_bytes_file(a.textfile)
     model = load_model(folder)
     _key_for(model, key, folder)
     ids, prompt_len, how = prompt_context(text_codec(folder, model), data, a.prompt)
-    r = detect_ids(model, key, ids, _settings(a), a.layers, a.p_threshold, a.n_null, prompt_len)[0]
+    if ids.shape[1] > a.max_tokens:
+        raise CLIError(f"{a.textfile} is {ids.shape[1]} tokens; detect scores at most --max-tokens {a.max_tokens} "
+                       "(in windows, about 1 s per 500 tokens on one CPU thread): score a part, or raise --max-tokens")
+    r = detect_ids(model, key, ids, _settings(a), a.layers, a.alpha, a.n_null, prompt_len, a.p_value)[0]
     return dict(r, prompt=how)
 
 # %% ../nbs/90_cli.ipynb #62b1aacd
@@ -422,7 +431,7 @@ def cmd_demo(a):
               f"layer at rho={a.rho:g}; "
               f"{a.new_tokens} bytes sampled per text after a 48-byte held-out prompt; OKRDetector "
               "with 199 random keys ==")
-        print(wm.drop(columns=["p_threshold"]).to_string(index=False))
+        print(wm[["generated", "text", "tokens_scored", "opportunities", "score", "z_score", "p_value", "verdict"]].to_string(index=False))
     print(f"\nplots: {out / 'killswitch.png'}, {out / 'watermark.png'}; {time.perf_counter() - t:.0f} s")
 
 # %% ../nbs/90_cli.ipynb #3e2d0ef5
@@ -535,8 +544,12 @@ def _add_watermark(sub):
     wd.add_argument("--prompt", default=None, help="the prompt the text continues: not scored; taken from the "
                     "file's start if it begins with it, else put in front")
     wd.add_argument("--json", action="store_true", help="print one JSON object")
-    wd.add_argument("--p-threshold", type=_unit(lo_open=True), default=0.01,
-                    help="say 'watermarked' at p <= this (the false-positive rate)")
+    wd.add_argument("--alpha", "--p-threshold", dest="alpha", type=_unit(lo_open=True), default=0.01,
+                    help="the level: say 'watermarked' at p <= this (the false-positive rate)")
+    wd.add_argument("--p-value", choices=("exact", "tail"), default="exact",
+                    help="exact: rank among the null keys (smallest p 1/(n-null+1)); tail: normal tail fitted to them")
+    wd.add_argument("--max-tokens", type=_positive, default=65536,
+                    help="refuse longer texts (scoring is linear in length: about 1 s per 500 tokens on one CPU thread)")
     wd.add_argument("--n-null", type=_positive, default=199,
                     help="random keys the score is tested against (p-values in steps of 1/(n+1))")
     wd.set_defaults(run=_printer(cmd_watermark_detect))
