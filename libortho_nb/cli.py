@@ -279,9 +279,9 @@ def detect_ids(model, key, ids: torch.Tensor, # `[B, T]` token ids
                settings, # the generator's `OKRSettings`
                layers: str="last", # the generator's keyed layers
                alpha: float=0.01, # the level: say "watermarked" at p <= alpha (the false-positive rate)
-               n_null: int=199, # null keys: exact p-values in steps of 1 / (n_null + 1)
+               n_null: int=999, # null keys: exact p-values in steps of 1 / (n_null + 1); the tail is validated at 999
                prompt_len: int=0, # leading tokens not scored
-               p_method: str="exact", # "exact" (random-key rank) or "tail" (normal tail fitted to the null keys)
+               p_method: str="tail", # "tail" (normal tail fitted to the null keys) or "exact" (random-key rank)
               ) -> list[dict]:
     "`OKRDetector`'s findings per row of `ids`, as plain dicts with a verdict at `alpha`."
     from libortho_nb.detector import OKRDetector
@@ -298,6 +298,7 @@ def detect_ids(model, key, ids: torch.Tensor, # `[B, T]` token ids
     return [dict(tokens_scored=int(out.num_tokens_scored[i]), opportunities=int(out.num_opportunities[i]),
                  score=f(out.score, i), z_score=f(out.z_score, i), p_value=f(out.p_value, i), p_method=p_method,
                  min_p_value=f(out.min_p_value, i), exact_p_value=f(out.exact_p_value, i),
+                 min_exact_p_value=1 / (n_null + 1),
                  tail_p_value=f(out.tail_p_value, i), n_null=n_null, alpha=alpha,
                  verdict="watermarked" if out.prediction[i] else "not detected") for i in range(len(ids))]
 
@@ -361,7 +362,7 @@ def watermark_table(folder: str|os.PathLike, # an MoE model folder
     rows, settings = [], OKRSettings(rho=rho, dead_zone=dead_zone)
     for name, k in (("with key", key), ("without key", None)):
         ids = okr_generate(model, k, prompts, new_tokens, settings, layers="last")
-        for i, r in enumerate(detect_ids(model, key, ids, settings, "last", 0.01, n_null,
+        for i, r in enumerate(detect_ids(model, key, ids, settings, "last", 0.01, n_null, p_method="exact",
                                          prompt_len=prompts.shape[1])):
             rows.append(dict(generated=name, text=i, **r))
     return pd.DataFrame(rows)
@@ -527,15 +528,15 @@ def _add_watermark(sub):
     for q in (wg, wd):
         q.add_argument("model_dir", metavar="MODEL_DIR")
         q.add_argument("--key", required=True, metavar="KEYFILE")
-        q.add_argument("--rho", type=_unit(lo_open=True, hi_open=False), default=0.9,
-                       help="OKR's relative threshold, in (0, 1]")
+        q.add_argument("--rho", type=_unit(lo_open=True, hi_open=False), default=0.01,
+                       help="OKR's relative threshold, in (0, 1] (default measured: see results/okr_defaults)")
         q.add_argument("--dead-zone", type=_nonneg, default=0.1)
         q.add_argument("--layers", choices=("last", "all"), default="last",
                        help="MoE layers keyed: the last (default, scored exactly) or all")
     wg.add_argument("--prompt", required=True)
     wg.add_argument("--no-prompt", action="store_true",
                     help="write the continuation only (then give detect the same --prompt)")
-    wg.add_argument("--max-new-tokens", type=_positive, default=512)
+    wg.add_argument("--max-new-tokens", type=_positive, default=1024)
     wg.add_argument("--temperature", type=_nonneg, default=1.0, help="0: greedy; the detector's null "
                                                                      "is exact for any text")
     wg.add_argument("--seed", type=int, default=0)
@@ -546,12 +547,13 @@ def _add_watermark(sub):
     wd.add_argument("--json", action="store_true", help="print one JSON object")
     wd.add_argument("--alpha", "--p-threshold", dest="alpha", type=_unit(lo_open=True), default=0.01,
                     help="the level: say 'watermarked' at p <= this (the false-positive rate)")
-    wd.add_argument("--p-value", choices=("exact", "tail"), default="exact",
-                    help="exact: rank among the null keys (smallest p 1/(n-null+1)); tail: normal tail fitted to them")
+    wd.add_argument("--p-value", choices=("exact", "tail"), default="tail",
+                    help="tail (default): normal tail fitted to the null keys, validated with 999 of them (see "
+                         "results/okr_null_tail); exact: rank among them, smallest p 1/(n-null+1)")
     wd.add_argument("--max-tokens", type=_positive, default=65536,
                     help="refuse longer texts (scoring is linear in length: about 1 s per 500 tokens on one CPU thread)")
-    wd.add_argument("--n-null", type=_positive, default=199,
-                    help="random keys the score is tested against (p-values in steps of 1/(n+1))")
+    wd.add_argument("--n-null", type=_positive, default=999,
+                    help="random keys the score is tested against (exact p-values in steps of 1/(n+1))")
     wd.set_defaults(run=_printer(cmd_watermark_detect))
 
 # %% ../nbs/90_cli.ipynb #f1d134f3

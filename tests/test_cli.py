@@ -1,5 +1,5 @@
 "The `libortho` console script as a user runs it: the demo on the committed models, and one-line errors with exit code 2."
-import json, subprocess
+import json, subprocess, sys
 import torch
 
 def run(venv_bin, *args, cwd=None):
@@ -79,3 +79,18 @@ def test_generate_writes_bytes_detect_scores(venv_bin, root, tmp_path):
     (tmp_path / "raw.txt").write_bytes(cont[:50] + b"\xff\xfe\xc3" + cont[50:])
     c = detect(venv_bin, root, "k.key", "raw.txt", tmp_path, "--prompt", f"'{PROMPT}'")
     assert c["tokens_scored"] == b["tokens_scored"] + 3, (b, c)
+
+def test_ten_megabyte_text_is_refused_in_one_line_without_the_memory(venv_bin, root, tmp_path):
+    "A 10 MB text: one line naming --max-tokens, exit 2, and the process's peak RSS stays that of the model and the text."
+    model = root / "models" / "moe-small"
+    assert shell(venv_bin, f"keygen --seed 1 --model {model} k.key", tmp_path).returncode == 0
+    (tmp_path / "big.txt").write_bytes(b"the quick brown fox. " * 500_000)                 # 10.5 MB
+    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024); print(r.stderr, end='')")
+    r = subprocess.run([sys.executable, "-c", wrapper, str(venv_bin / "libortho"), "watermark", "detect", str(model),
+                        "--key", str(tmp_path / "k.key"), str(tmp_path / "big.txt")], capture_output=True, text=True, timeout=600)
+    head, *err = r.stdout.splitlines()
+    code, rss_mb = map(int, head.split())
+    assert code == 2 and len(err) == 1 and err[0].startswith("libortho: error:"), r.stdout
+    assert "10500000 tokens" in err[0] and "--max-tokens 65536" in err[0], err
+    assert rss_mb < 2000, rss_mb                    # scoring it at once would have asked for about 25 GB
