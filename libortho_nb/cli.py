@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 import pandas as pd
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['CLIError', 'model_folder', 'load_model', 'TextCodec', 'text_codec', 'read_text_file', 'continue_text', 'check_method',
-           'cmd_compress', 'cmd_generate', 'cmd_keygen', 'load_key', 'cmd_watermark_generate', 'detect_ids',
-           'cmd_watermark_detect', 'killswitch', 'watermark_table', 'cmd_demo', 'main']
+__all__ = ['CLIError', 'model_folder', 'load_model', 'TextCodec', 'text_codec', 'read_text_file', 'read_bytes_file',
+           'continue_text', 'check_method', 'cmd_compress', 'cmd_generate', 'cmd_keygen', 'load_key',
+           'cmd_watermark_generate', 'detect_ids', 'prompt_context', 'cmd_watermark_detect', 'killswitch',
+           'watermark_table', 'cmd_demo', 'main']
 
 # %% ../nbs/90_cli.ipynb #e9d3ac4b
 class CLIError(Exception):
@@ -74,6 +76,26 @@ class TextCodec:
         if self.tokenizer is None: return bytes(ids.tolist()).decode("utf-8", errors="replace")
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
+# %% ../nbs/90_cli.ipynb #c0dec0b1
+@patch
+def to_bytes(self: TextCodec, ids: torch.Tensor) -> bytes:
+    "What a file holds for the 1-D `ids`: the bytes themselves for a byte-level model, else the decoded text as UTF-8."
+    if self.tokenizer is None: return bytes(ids.tolist())
+    return self.decode(ids).encode("utf-8")
+
+# %% ../nbs/90_cli.ipynb #c0dec0b2
+@patch
+def from_bytes(self: TextCodec,
+               data: bytes, # a file's contents
+               first: bool=True, # the text starts here: the tokenizer adds its special tokens (e.g. BOS)
+              ) -> torch.Tensor:
+    "`[1, T]` int64 ids of `data`: its bytes for a byte-level model, else the tokenizer's encoding of its UTF-8 text."
+    if self.tokenizer is None: return torch.frombuffer(bytearray(data), dtype=torch.uint8).long().view(1, -1)
+    try: text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CLIError(f"the text is not UTF-8 (byte {e.start}), which this tokenizer needs") from None
+    return self.tokenizer(text, return_tensors="pt", add_special_tokens=first).input_ids
+
 # %% ../nbs/90_cli.ipynb #cf4281b4
 def text_codec(folder: str|os.PathLike, model) -> TextCodec:
     "The folder's tokenizer, or bytes for a byte-level model (vocabulary 256); otherwise a `CLIError`."
@@ -96,6 +118,15 @@ def read_text_file(path: str|os.PathLike, what: str="text file") -> str:
     except UnicodeDecodeError: raise CLIError(f"{path} is not UTF-8 text (expected a {what})") from None
     if not text.strip(): raise CLIError(f"{path} is empty (expected a {what})")
     return text
+
+# %% ../nbs/90_cli.ipynb #c0dec0b3
+def read_bytes_file(path: str|os.PathLike, what: str="text file") -> bytes:
+    "The bytes of `path` exactly (no decoding, no newline handling), or a `CLIError` naming what was expected."
+    p = Path(path)
+    if not p.is_file(): raise CLIError(f"{path}: no such {what}")
+    data = p.read_bytes()
+    if not data: raise CLIError(f"{path} is empty (expected a {what})")
+    return data
 
 # %% ../nbs/90_cli.ipynb #b05151dd
 @torch.no_grad()
@@ -241,8 +272,8 @@ def _settings(a):
     except (TypeError, ValueError) as e: raise CLIError(str(e)) from None
 
 # %% ../nbs/90_cli.ipynb #c9979d57
-def cmd_watermark_generate(a) -> str:
-    "`libortho watermark generate`: a continuation of `--prompt` sampled with the key applied to the routers."
+def cmd_watermark_generate(a) -> bytes:
+    "`libortho watermark generate`: the prompt and a continuation sampled with the key applied to the routers, as bytes."
     from libortho_nb.okr import okr_generate
     folder = model_folder(a.model_dir)
     key, model = load_key(a.key), load_model(folder)
@@ -257,38 +288,71 @@ def cmd_watermark_generate(a) -> str:
                            seed=a.seed, **sampling)
     except (TypeError, ValueError) as e:
         raise CLIError(str(e)) from None              # e.g. a model whose last layer is not MoE
-    return codec.decode(out[0, ids.shape[1]:])
+    new = out[0, ids.shape[1]:]
+    data = codec.to_bytes(new) if a.no_prompt else a.prompt.encode("utf-8") + codec.to_bytes(new)
+    back = codec.from_bytes(codec.to_bytes(new), first=False)[0]
+    if not torch.equal(back, new.cpu()):
+        print(f"libortho: note: the tokenizer reads the text back as {len(back)} tokens, not the {len(new)} "
+              "sampled; detect scores what it reads", file=sys.stderr)
+    return data
 
 # %% ../nbs/90_cli.ipynb #636958d4
 def detect_ids(model, key, ids: torch.Tensor, # `[B, T]` token ids
                settings, # the generator's `OKRSettings`
                layers: str="last", # the generator's keyed layers
-               p_threshold: float=0.01, # say "watermarked" at p <= this
-               n_null: int=199, # null keys: p-values in steps of 1 / (n_null + 1)
+               alpha: float=0.01, # the level: say "watermarked" at p <= alpha (the false-positive rate)
+               n_null: int=999, # null keys: exact p-values in steps of 1 / (n_null + 1); the tail is validated at 999
                prompt_len: int=0, # leading tokens not scored
+               p_method: str="tail", # "tail" (normal tail fitted to the null keys) or "exact" (random-key rank)
               ) -> list[dict]:
-    "`OKRDetector`'s findings per row of `ids`, as plain dicts with a verdict."
+    "`OKRDetector`'s findings per row of `ids`, as plain dicts with a verdict at `alpha`."
     from libortho_nb.detector import OKRDetector
     try:
-        det = OKRDetector(model, key, settings, layers=layers, n_null=n_null)
-        out = det(ids, prompt_len=prompt_len, p_threshold=p_threshold)
+        det = OKRDetector(model, key, settings, layers=layers, n_null=n_null, p_method=p_method)
+        if alpha < det.min_p_value:
+            raise CLIError(f"--alpha {alpha:g} is below the smallest exact p-value {n_null} null keys can give "
+                           f"(1/{n_null + 1} = {det.min_p_value:.3g}): raise --n-null to at least "
+                           f"{math.ceil(1 / alpha) - 1} or use --p-value tail")
+        out = det(ids, prompt_len=prompt_len, p_threshold=alpha)
     except (TypeError, ValueError) as e:
         raise CLIError(str(e)) from None              # e.g. a model whose last layer is not MoE
+    f = lambda a, i: float(a[i])
     return [dict(tokens_scored=int(out.num_tokens_scored[i]), opportunities=int(out.num_opportunities[i]),
-                 score=float(out.score[i]),
-                 z_score=float(out.z_score[i]), p_value=float(out.p_value[i]),
-                 verdict="watermarked" if out.prediction[i] else "not detected",
-                 p_threshold=p_threshold) for i in range(len(ids))]
+                 score=f(out.score, i), z_score=f(out.z_score, i), p_value=f(out.p_value, i), p_method=p_method,
+                 min_p_value=f(out.min_p_value, i), exact_p_value=f(out.exact_p_value, i),
+                 min_exact_p_value=1 / (n_null + 1),
+                 tail_p_value=f(out.tail_p_value, i), n_null=n_null, alpha=alpha,
+                 verdict="watermarked" if out.prediction[i] else "not detected") for i in range(len(ids))]
+
+# %% ../nbs/90_cli.ipynb #c0dec0b4
+def prompt_context(codec: TextCodec,
+                   data: bytes, # the text file's bytes
+                   prompt: str|None, # the prompt the text was generated from; None: score every token
+                  ) -> tuple[torch.Tensor, int, str]:
+    "`([1, T] ids, prompt_len, how)`: the prompt's tokens are unscored context, taken from the file's start if it begins with the prompt, else put in front."
+    if prompt is None: return codec.from_bytes(data), 0, "not given: every token after the first is scored"
+    if not prompt: raise CLIError("--prompt must not be empty")
+    p = prompt.encode("utf-8")
+    pid = codec.from_bytes(p)
+    kept = data.startswith(p)
+    rest = data[len(p):] if kept else data
+    if not rest: raise CLIError("the text holds nothing after the prompt to score")
+    ids = torch.cat([pid, codec.from_bytes(rest, first=False)], 1)
+    return ids, pid.shape[1], "kept in the text (not scored)" if kept else "put in front of the text (not scored)"
 
 # %% ../nbs/90_cli.ipynb #c890dbf1
 def cmd_watermark_detect(a) -> dict:
-    "`libortho watermark detect`: z-score, p-value and verdict for the text in TEXTFILE."
+    "`libortho watermark detect`: z-score, p-values and verdict for the text in TEXTFILE."
     folder = model_folder(a.model_dir)
-    key, text = load_key(a.key), read_text_file(a.textfile)
+    key, data = load_key(a.key), read_bytes_file(a.textfile)
     model = load_model(folder)
     _key_for(model, key, folder)
-    ids = text_codec(folder, model).encode(text)
-    return detect_ids(model, key, ids, _settings(a), a.layers, a.p_threshold, a.n_null)[0]
+    ids, prompt_len, how = prompt_context(text_codec(folder, model), data, a.prompt)
+    if ids.shape[1] > a.max_tokens:
+        raise CLIError(f"{a.textfile} is {ids.shape[1]} tokens; detect scores at most --max-tokens {a.max_tokens} "
+                       "(in windows, about 1 s per 500 tokens on one CPU thread): score a part, or raise --max-tokens")
+    r = detect_ids(model, key, ids, _settings(a), a.layers, a.alpha, a.n_null, prompt_len, a.p_value)[0]
+    return dict(r, prompt=how)
 
 # %% ../nbs/90_cli.ipynb #62b1aacd
 def killswitch(folder: str|os.PathLike, # a canary model folder (`save_pretrained` files and canaries.json)
@@ -320,7 +384,7 @@ def watermark_table(folder: str|os.PathLike, # an MoE model folder
     rows, settings = [], OKRSettings(rho=rho, dead_zone=dead_zone)
     for name, k in (("with key", key), ("without key", None)):
         ids = okr_generate(model, k, prompts, new_tokens, settings, layers="last")
-        for i, r in enumerate(detect_ids(model, key, ids, settings, "last", 0.01, n_null,
+        for i, r in enumerate(detect_ids(model, key, ids, settings, "last", 0.01, n_null, p_method="exact",
                                          prompt_len=prompts.shape[1])):
             rows.append(dict(generated=name, text=i, **r))
     return pd.DataFrame(rows)
@@ -390,7 +454,7 @@ def cmd_demo(a):
               f"layer at rho={a.rho:g}; "
               f"{a.new_tokens} bytes sampled per text after a 48-byte held-out prompt; OKRDetector "
               "with 199 random keys ==")
-        print(wm.drop(columns=["p_threshold"]).to_string(index=False))
+        print(wm[["generated", "text", "tokens_scored", "opportunities", "score", "z_score", "p_value", "verdict"]].to_string(index=False))
     print(f"\nplots: {out / 'killswitch.png'}, {out / 'watermark.png'}; {time.perf_counter() - t:.0f} s")
 
 # %% ../nbs/90_cli.ipynb #3e2d0ef5
@@ -425,10 +489,14 @@ def _nonneg(s):
 
 # %% ../nbs/90_cli.ipynb #a40f7a67
 def _printer(fn):
-    "Run a command and print what it returns: text as is, a dict as `key: value` lines or one JSON object (`--json`)."
+    "Run a command and print what it returns: bytes exactly, text as is, a dict as `key: value` lines or one JSON object (`--json`)."
     def run(a):
         r = fn(a)
-        if isinstance(r, str): print(r)
+        if isinstance(r, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(r)
+            sys.stdout.buffer.flush()
+        elif isinstance(r, str): print(r)
         elif getattr(a, "json", False): print(json.dumps(r))
         else: print("\n".join(f"{k}: {v}" for k, v in r.items()))
     return run
@@ -482,23 +550,32 @@ def _add_watermark(sub):
     for q in (wg, wd):
         q.add_argument("model_dir", metavar="MODEL_DIR")
         q.add_argument("--key", required=True, metavar="KEYFILE")
-        q.add_argument("--rho", type=_unit(lo_open=True, hi_open=False), default=0.9,
-                       help="OKR's relative threshold, in (0, 1]")
+        q.add_argument("--rho", type=_unit(lo_open=True, hi_open=False), default=0.01,
+                       help="OKR's relative threshold, in (0, 1] (default measured: see results/okr_defaults)")
         q.add_argument("--dead-zone", type=_nonneg, default=0.1)
         q.add_argument("--layers", choices=("last", "all"), default="last",
                        help="MoE layers keyed: the last (default, scored exactly) or all")
     wg.add_argument("--prompt", required=True)
-    wg.add_argument("--max-new-tokens", type=_positive, default=512)
+    wg.add_argument("--no-prompt", action="store_true",
+                    help="write the continuation only (then give detect the same --prompt)")
+    wg.add_argument("--max-new-tokens", type=_positive, default=1024)
     wg.add_argument("--temperature", type=_nonneg, default=1.0, help="0: greedy; the detector's null "
                                                                      "is exact for any text")
     wg.add_argument("--seed", type=int, default=0)
     wg.set_defaults(run=_printer(cmd_watermark_generate))
     wd.add_argument("textfile", metavar="TEXTFILE")
+    wd.add_argument("--prompt", default=None, help="the prompt the text continues: not scored; taken from the "
+                    "file's start if it begins with it, else put in front")
     wd.add_argument("--json", action="store_true", help="print one JSON object")
-    wd.add_argument("--p-threshold", type=_unit(lo_open=True), default=0.01,
-                    help="say 'watermarked' at p <= this (the false-positive rate)")
-    wd.add_argument("--n-null", type=_positive, default=199,
-                    help="random keys the score is tested against (p-values in steps of 1/(n+1))")
+    wd.add_argument("--alpha", "--p-threshold", dest="alpha", type=_unit(lo_open=True), default=0.01,
+                    help="the level: say 'watermarked' at p <= this (the false-positive rate)")
+    wd.add_argument("--p-value", choices=("exact", "tail"), default="tail",
+                    help="tail (default): normal tail fitted to the null keys, validated with 999 of them (see "
+                         "results/okr_null_tail); exact: rank among them, smallest p 1/(n-null+1)")
+    wd.add_argument("--max-tokens", type=_positive, default=65536,
+                    help="refuse longer texts (scoring is linear in length: about 1 s per 500 tokens on one CPU thread)")
+    wd.add_argument("--n-null", type=_positive, default=999,
+                    help="random keys the score is tested against (exact p-values in steps of 1/(n+1))")
     wd.set_defaults(run=_printer(cmd_watermark_detect))
 
 # %% ../nbs/90_cli.ipynb #f1d134f3

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_detector.ipynb #ad56d244
 from __future__ import annotations
-import hashlib, numbers
+import hashlib, math, numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 import numpy as np
@@ -17,8 +17,9 @@ from .okr import (WatermarkKey, OKRSettings, okr_settings, ROUTERS, key_scores, 
                              keyed_routers, apply_okr, remove_okr, last_moe, okr_target, check_token_ids)
 
 # %% auto #0
-__all__ = ['STATISTICS', 'null_keys', 'scored_tokens', 'token_divergences', 'last_layer_llr', 'teacher_forced_llr',
-           'OKRDetectorOutput', 'random_key_pvalue', 'OKRDetector', 'TokenScores', 'key_statistic', 'detection_output']
+__all__ = ['P_METHODS', 'STATISTICS', 'null_keys', 'scored_tokens', 'token_divergences', 'last_layer_llr', 'teacher_forced_llr',
+           'OKRDetectorOutput', 'random_key_pvalue', 'tail_pvalue', 'OKRDetector', 'TokenScores', 'KeySums', 'key_sums',
+           'key_statistic', 'window_spans', 'detection_output']
 
 # %% ../nbs/11_detector.ipynb #9b17099f
 def _check_key(model, key):
@@ -62,6 +63,9 @@ def _prompt_lens(prompt_len, B):
     if (pl < 0).any(): raise ValueError(f"prompt_len must be >= 0, got {pl.min().item()}")
     return pl
 
+# %% ../nbs/11_detector.ipynb #d3ec0a01
+_MIX = -7046029254386353131   # 0x9E3779B97F4A7C15 as a signed int64: an odd multiplier for the n-gram hash
+
 # %% ../nbs/11_detector.ipynb #707010b0
 def scored_tokens(input_ids: torch.Tensor, # `[B, T]` token ids
                   attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded; None: no padding
@@ -75,14 +79,15 @@ def scored_tokens(input_ids: torch.Tensor, # `[B, T]` token ids
     B, T = ids.shape
     pl, pos = _prompt_lens(prompt_len, B), torch.arange(T)
     elig = (pos >= pl[:, None]) & (pos >= 1) & am                                          # [B, T]
-    # [B, T, ngram]: ids[j-ngram+1 .. j]
-    win = torch.cat([ids.new_full((B, ngram - 1), -1), ids], 1).unfold(1, ngram, 1)
-    # [n, ngram + 1], row index first
-    rows = torch.cat([torch.arange(B)[:, None, None].expand(B, T, 1), win], -1)[elig]
     out = torch.zeros(B, T, dtype=torch.bool)
-    if rows.shape[0] == 0: return out
-    inv = torch.unique(rows, dim=0, return_inverse=True)[1]                               # [n] n-gram id
-    flat = torch.arange(B * T).view(B, T)[elig]                                           # [n] position
+    if not elig.any(): return out
+    # [B, T] hash of (row, ids[j-ngram+1 .. j]); -1 stands for "before the start"
+    h = torch.arange(B)[:, None].expand(B, T) * _MIX + 1
+    for i in range(ngram):
+        prev = torch.cat([ids.new_full((B, min(i, T)), -1), ids[:, :T - i]], 1)
+        h = (h ^ (prev + 2)) * _MIX
+    inv = torch.unique(h[elig], return_inverse=True)[1]                                    # [n] n-gram id
+    flat = torch.arange(B * T).view(B, T)[elig]                                            # [n] position
     first = torch.full((int(inv.max()) + 1,), B * T).scatter_reduce(0, inv, flat, "amin")
     out[elig] = first[inv] == flat
     return out
@@ -211,18 +216,37 @@ class OKRDetectorOutput:
     null_std: np.ndarray           # its standard deviation under the null keys
     # (score - null_mean) / null_std (NaN when the null is constant, e.g. nothing scored)
     z_score: np.ndarray
-    p_value: np.ndarray            # (1 + #{null >= score}) / (M + 1): exact for a text independent of the key
+    p_value: np.ndarray            # the p-value of `p_method`: `exact_p_value` or `tail_p_value`
     prediction: np.ndarray         # p_value <= p_threshold
     confidence: np.ndarray         # 1 - p_value
     # statistic "score" only (else NaN): P(N(0, 1) >= score), its null for text from the clean model; not key-specific
     analytic_p_value: np.ndarray
+    exact_p_value: np.ndarray      # (1 + #{null >= score}) / (M + 1): exact for a text independent of the key
+    tail_p_value: np.ndarray       # normal tail fitted to the M null keys' scores (`tail_pvalue`); no floor
+    min_p_value: np.ndarray        # the smallest `p_value` this detector can give: 1 / (M + 1) for "exact", 0 for "tail"
+    p_method: str = "exact"        # which p-value `p_value` and `prediction` use
+    p_threshold: float = 0.01      # the level `prediction` tests at
 
 # %% ../nbs/11_detector.ipynb #b8f9501e
 def random_key_pvalue(score: torch.Tensor, # `[B]` the statistic under the true key
                       null: torch.Tensor, # `[M, B]` the statistic under M null keys
                      ) -> torch.Tensor:
     "`(1 + #{null >= score}) / (M + 1)` per row: exact when the text is independent of the true key."
-    return (1 + (null >= score).sum(0)) / (null.shape[0] + 1)
+    return (1 + (null >= score).sum(0)).double() / (null.shape[0] + 1)
+
+# %% ../nbs/11_detector.ipynb #d3ec0a02
+def tail_pvalue(score: torch.Tensor, # `[B]` the statistic under the true key
+                null: torch.Tensor, # `[M, B]` the statistic under M null keys
+               ) -> torch.Tensor:
+    "`P(N(0, 1) >= (score - mean) / (std * sqrt(1 + 1/M)))` per row: a normal fitted to the null keys, widened for its estimation."
+    M = null.shape[0]
+    if M < 2: raise ValueError(f"a tail fit needs at least 2 null keys, got {M}")
+    mu, sd = null.double().mean(0), null.double().std(0)
+    z = (score.double() - mu) / (sd * math.sqrt(1 + 1 / M))
+    return torch.where(sd > 0, torch.special.ndtr(-z), torch.ones_like(z))
+
+# %% ../nbs/11_detector.ipynb #d3ec0a04
+P_METHODS = ("exact", "tail")
 
 # %% ../nbs/11_detector.ipynb #88670b16
 class OKRDetector:
@@ -232,25 +256,37 @@ class OKRDetector:
                  key: WatermarkKey, # the secret key, `[num_experts, hidden_size]` of the model
                  settings: OKRSettings|None=None, # the generator's settings; None for `OKRSettings()`
                  layers: str="last", # keyed layers of the generator: "last" (scored in one forward) or "all" (one forward per key)
-                 n_null: int=199, # M null keys; p-values are multiples of 1 / (M + 1)
+                 n_null: int=199, # M null keys; exact p-values are multiples of 1 / (M + 1)
                  null_seed: int=0, # names the null keys
                  ngram: int=8, # score each n-gram (the target and its ngram-1 preceding tokens) once per text
                  statistic: str="score", # "score" (centred, standardised LLR) or "llr" (summed LLR)
                  batch_size: int=32, # rows per forward
+                 p_method: str="exact", # "exact": random-key rank, floor 1/(M+1); "tail": normal tail fitted to the null keys
+                 window: int|None=None, # tokens per forward; None: the model's `max_position_embeddings`, at most 1024
+                 context: int|None=None, # tokens of context each window after the first repeats; None: window // 2
                  **overrides, # fields of `OKRSettings` (rule, rho, dead_zone, epsilon) replacing those of `settings`
                 ):
         _check_key(model, key)
         settings = okr_settings(settings, **overrides)
         okr_target(model, layers)
         check_choice(statistic, "statistic", STATISTICS)
+        check_choice(p_method, "p_method", P_METHODS)
         check_int(batch_size, "batch_size", 1)
         check_int(ngram, "ngram", 1)
-        store_attr("model,key,settings,layers,n_null,null_seed,ngram,statistic,batch_size")
+        if window is None: window = min(1024, getattr(model.config, "max_position_embeddings", None) or 1024)
+        check_int(window, "window", 2)
+        if context is None: context = window // 2
+        check_int(context, "context", 1, window - 1, what=f"an int in [1, window - 1 = {window - 1}]")
+        if p_method == "tail" and n_null < 2: raise ValueError(f"p_method='tail' needs n_null >= 2, got {n_null}")
+        store_attr("model,key,settings,layers,n_null,null_seed,ngram,statistic,batch_size,p_method,window,context")
         self.null = null_keys(key, n_null, null_seed)
+
+    min_p_value = property(lambda self: 1 / (self.n_null + 1) if self.p_method == "exact" else 0.0)
 
     def __repr__(self):
         return (f"OKRDetector(key={self.key.fingerprint[:16]}..., {self.settings}, layers={self.layers!r}, "
-                f"statistic={self.statistic!r}, n_null={self.n_null}, ngram={self.ngram})")
+                f"statistic={self.statistic!r}, n_null={self.n_null}, p_method={self.p_method!r}, ngram={self.ngram}, "
+                f"window={self.window})")
 
 # %% ../nbs/11_detector.ipynb #65dbcf12
 class TokenScores(NamedTuple):
@@ -263,13 +299,23 @@ class TokenScores(NamedTuple):
 
 # %% ../nbs/11_detector.ipynb #3b3adb9b
 @patch
+def _score_window(self: OKRDetector, keys, ids, sc, m):
+    "`llr`, `kl`, `var` `[K, n]` and `opportunity [n]` of the targets `sc` of one forward's tokens `ids`."
+    if self.layers == "last":
+        *lkv, o, _ = last_layer_llr(self.model, keys, ids, sc, self.settings, attention_mask=m)
+        return *lkv, o
+    res = [teacher_forced_llr(self.model, k, ids, sc, self.settings, layers="all", attention_mask=m) for k in keys]
+    return *[torch.stack([r[j] for r in res]) for j in range(3)], res[0][3]
+
+# %% ../nbs/11_detector.ipynb #d3ec0a05
+@patch
 @torch.no_grad()
 def token_scores(self: OKRDetector,
                  input_ids: torch.Tensor, # `[B, T]` token ids
                  attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded; None: no padding
                  prompt_len: int|torch.Tensor=0, # leading tokens per row not scored
                 ) -> TokenScores:
-    "`llr`, `kl`, `var` per key and target, and the scored and opportunity masks."
+    "`llr`, `kl`, `var` per key and target, and the scored and opportunity masks: each row in one forward (`__call__` scores in windows)."
     if keyed_routers(self.model):
         raise ValueError("OKR is applied to the model; the detector needs the clean model "
                          "(call remove_okr first)")
@@ -279,13 +325,7 @@ def token_scores(self: OKRDetector,
     out, opp = torch.zeros(3, len(keys), B, T), torch.zeros(B, T, dtype=torch.bool)
     for b in range(0, B, self.batch_size):
         ids, sc, m = input_ids[b:b + self.batch_size], scored[b:b + self.batch_size], am[b:b + self.batch_size]
-        m = None if m.all() else m.long()
-        if self.layers == "last":
-            *lkv, o, _ = last_layer_llr(self.model, keys, ids, sc, self.settings, attention_mask=m)
-        else:
-            res = [teacher_forced_llr(self.model, k, ids, sc, self.settings, layers="all",
-                                      attention_mask=m) for k in keys]
-            lkv, o = [torch.stack([r[j] for r in res]) for j in range(3)], res[0][3]
+        *lkv, o = self._score_window(keys, ids, sc, None if m.all() else m.long())
         out[:, :, b:b + self.batch_size][:, :, sc] = torch.stack(lkv).cpu()
         opp[b:b + self.batch_size][sc] = o.cpu()
     return TokenScores(*out, scored, opp)
@@ -293,44 +333,113 @@ def token_scores(self: OKRDetector,
 # %% ../nbs/11_detector.ipynb #bd9fd207
 STATISTICS = ("score", "llr")
 
+# %% ../nbs/11_detector.ipynb #d3ec0a06
+class KeySums(NamedTuple):
+    "Per key and row, the sums the statistics need, `[1 + M, B]` float64: `llr`, `centred` (llr + kl), `var`; counts `[B]`: `scored`, `opportunities`."
+    llr: torch.Tensor
+    centred: torch.Tensor
+    var: torch.Tensor
+    scored: torch.Tensor
+    opportunities: torch.Tensor
+
+# %% ../nbs/11_detector.ipynb #d3ec0a07
+def key_sums(ts: TokenScores) -> KeySums:
+    "The sums of `ts` over its targets."
+    llr = ts.llr.double()
+    return KeySums(llr.sum(-1), (llr + ts.kl.double()).sum(-1), ts.var.double().sum(-1), ts.scored.sum(-1),
+                   (ts.scored & ts.opportunity).sum(-1))
+
 # %% ../nbs/11_detector.ipynb #9ad2d49d
-def key_statistic(ts: TokenScores, # from `OKRDetector.token_scores`
+def key_statistic(ts: TokenScores|KeySums, # from `OKRDetector.token_scores` or `OKRDetector.key_sums`
                   statistic: str="score", # "score": centred, standardised LLR; "llr": summed LLR
                  ) -> torch.Tensor:
     "The statistic per key and row `[1 + M, B]` (float64)."
-    if statistic == "llr": return ts.llr.double().sum(-1)
+    s = key_sums(ts) if isinstance(ts, TokenScores) else ts
+    if statistic == "llr": return s.llr
     if statistic == "score":
-        num, v = (ts.llr.double() + ts.kl.double()).sum(-1), ts.var.double().sum(-1)
-        return torch.where(v > 0, num / v.clamp(min=1e-30).sqrt(), torch.zeros_like(num))
+        return torch.where(s.var > 0, s.centred / s.var.clamp(min=1e-30).sqrt(), torch.zeros_like(s.centred))
     raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
 
+# %% ../nbs/11_detector.ipynb #d3ec0a09
+def window_spans(T: int, # tokens in a row
+                 window: int, # tokens per forward
+                 context: int, # tokens each window after the first repeats before its first target
+                ) -> list[tuple[int, int, int]]:
+    "`(lo, first, hi)` per window: it reads tokens `[lo, hi)` and scores targets `[first, hi)`; the targets tile `[0, T)`."
+    check_int(window, "window", 2)
+    check_int(context, "context", 1, window - 1, what=f"an int in [1, window - 1 = {window - 1}]")
+    spans, first = [], 0
+    while first < T:
+        lo = max(0, first - context)
+        hi = min(T, lo + window)
+        spans.append((lo, first, hi))
+        first = hi
+    return spans
+
+# %% ../nbs/11_detector.ipynb #d3ec0a11
+@patch
+@torch.no_grad()
+def key_sums(self: OKRDetector,
+             input_ids: torch.Tensor, # `[B, T]` token ids, any T
+             attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded; None: no padding
+             prompt_len: int|torch.Tensor=0, # leading tokens per row not scored
+            ) -> KeySums:
+    "`KeySums` of a batch, scored `window` tokens per forward: memory grows with the window and the keys, not with `M * T`."
+    if keyed_routers(self.model):
+        raise ValueError("OKR is applied to the model; the detector needs the clean model "
+                         "(call remove_okr first)")
+    scored = scored_tokens(input_ids, attention_mask, prompt_len, self.ngram)            # [B, T]
+    am = check_token_ids(input_ids, attention_mask)
+    keys, (B, T) = [self.key, *self.null], input_ids.shape
+    acc = torch.zeros(3, len(keys), B, dtype=torch.float64)
+    opp = torch.zeros(B, dtype=torch.long)
+    for b in range(0, B, self.batch_size):
+        rows = slice(b, b + self.batch_size)
+        for lo, first, hi in window_spans(T, self.window, self.context):
+            sc = scored[rows, lo:hi].clone()
+            sc[:, :first - lo] = False                                                   # context, scored before
+            if not sc.any(): continue
+            m = am[rows, lo:hi]
+            llr, kl, var, o = self._score_window(keys, input_ids[rows, lo:hi], sc, None if m.all() else m.long())
+            r = sc.nonzero()[:, 0] + b                                                   # [n] row of each target
+            llr = llr.double().cpu()
+            for j, v in enumerate((llr, llr + kl.double().cpu(), var.double().cpu())): acc[j].index_add_(1, r, v)
+            opp.index_add_(0, r, o.long().cpu())
+    return KeySums(*acc, scored.sum(-1), opp)
+
 # %% ../nbs/11_detector.ipynb #16c65688
-def detection_output(ts: TokenScores, # from `OKRDetector.token_scores`
+def detection_output(ts: TokenScores|KeySums, # from `OKRDetector.token_scores` or `OKRDetector.key_sums`
                      statistic: str="score", # see `key_statistic`
                      p_threshold: float=0.01, # predict "watermarked" at p <= this
+                     p_method: str="exact", # "exact": random-key rank; "tail": normal tail fitted to the null keys
                     ) -> OKRDetectorOutput:
     "Per row: the statistic under the true key, tested against the null keys."
     check_real(p_threshold, "p_threshold", 0, 1, lo_open=True, hi_open=True)
-    s = key_statistic(ts, statistic)                                                     # [1 + M, B]
+    check_choice(p_method, "p_method", P_METHODS)
+    sums = key_sums(ts) if isinstance(ts, TokenScores) else ts
+    s = key_statistic(sums, statistic)                                                   # [1 + M, B]
     score, null = s[0], s[1:]
     mu, sd = null.mean(0), null.std(0)
     z = torch.where(sd > 0, (score - mu) / sd, torch.full_like(score, float("nan")))
-    p = random_key_pvalue(score, null)
+    exact = random_key_pvalue(score, null)
+    tail = tail_pvalue(score, null) if null.shape[0] >= 2 else torch.full_like(score, float("nan"))
+    p = exact if p_method == "exact" else tail
+    floor = torch.full_like(score, 1 / (null.shape[0] + 1) if p_method == "exact" else 0.0)
     ap = torch.special.ndtr(-score) if statistic == "score" else torch.full_like(score, float("nan"))
     n = lambda t: t.numpy()
-    return OKRDetectorOutput(n(ts.scored.sum(-1)), n((ts.scored & ts.opportunity).sum(-1)), n(score), n(mu),
-                             n(sd), n(z), n(p), n(p <= p_threshold), n(1 - p), n(ap))
+    return OKRDetectorOutput(n(sums.scored), n(sums.opportunities), n(score), n(mu), n(sd), n(z), n(p),
+                             n(p <= p_threshold), n(1 - p), n(ap), n(exact), n(tail), n(floor), p_method, p_threshold)
 
 # %% ../nbs/11_detector.ipynb #b1f9badc
 @patch
 def __call__(self: OKRDetector,
-             input_ids: torch.Tensor, # `[B, T]` token ids
+             input_ids: torch.Tensor, # `[B, T]` token ids, any length (scored in windows)
              attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded; None: no padding
              prompt_len: int|torch.Tensor=0, # leading tokens per row not scored (the prompt)
              p_threshold: float=0.01, # predict "watermarked" at p <= this
              return_dict: bool=True, # False: only the predictions, as transformers' `WatermarkDetector`
             ) -> OKRDetectorOutput|np.ndarray:
-    "Score a batch: per row the tokens scored, opportunities, statistic, z-score, exact random-key p-value, prediction, confidence."
-    out = detection_output(self.token_scores(input_ids, attention_mask, prompt_len), self.statistic,
-                           p_threshold)
+    "Score a batch: per row the tokens scored, opportunities, statistic, z-score, p-values, prediction, confidence."
+    out = detection_output(self.key_sums(input_ids, attention_mask, prompt_len), self.statistic, p_threshold,
+                           self.p_method)
     return out if return_dict else out.prediction

@@ -1,5 +1,6 @@
 "The `libortho` console script as a user runs it: the demo on the committed models, and one-line errors with exit code 2."
-import subprocess
+import json, subprocess, sys
+import torch
 
 def run(venv_bin, *args, cwd=None):
     return subprocess.run([str(venv_bin / "libortho"), *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)
@@ -26,3 +27,70 @@ def test_bad_input_is_one_line_and_exit_2(venv_bin, root, tmp_path):
         assert "Traceback" not in r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("libortho: error:") and says in lines[0], (args, r.stderr)
+
+PROMPT = "def parse(text):"
+
+def shell(venv_bin, line, cwd):
+    "One line of the README, run by the shell (so `>` writes the file exactly as a user's shell does)."
+    return subprocess.run(f"{venv_bin / 'libortho'} {line}", shell=True, capture_output=True, text=True, timeout=600, cwd=cwd)
+
+def detect(venv_bin, root, key, text, cwd, *flags):
+    r = shell(venv_bin, f"watermark detect {root / 'models' / 'moe-small'} --key {key} {text} --json {' '.join(flags)}", cwd)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout)
+
+def test_readme_watermark_flow_detects_what_it_generates(venv_bin, root, tmp_path):
+    "The README's keygen / generate / detect lines at the CLI's defaults, for three keys; then texts made without the key."
+    model = root / "models" / "moe-small"
+    for seed in (1, 2, 3):
+        r = shell(venv_bin, f"keygen --seed {seed} --model {model} k{seed}.key", tmp_path)
+        assert r.returncode == 0, r.stderr
+        r = shell(venv_bin, f"watermark generate {model} --key k{seed}.key --prompt '{PROMPT}' > t{seed}.txt", tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / f"t{seed}.txt").read_bytes().startswith(PROMPT.encode())
+        for flags in ((), ("--prompt", f"'{PROMPT}'")):
+            d = detect(venv_bin, root, f"k{seed}.key", f"t{seed}.txt", tmp_path, *flags)
+            assert d["verdict"] == "watermarked", (seed, flags, d)
+    # made without the key: another key's text, the clean model's text, and human text
+    from transformers import AutoModelForCausalLM
+    from libortho_nb.okr import okr_generate
+    m = AutoModelForCausalLM.from_pretrained(model).float().eval()
+    clean = okr_generate(m, None, torch.tensor([list(PROMPT.encode())]), 512, seed=5)[0]
+    (tmp_path / "clean.txt").write_bytes(bytes(clean.tolist()))
+    (tmp_path / "human.txt").write_bytes(PROMPT.encode() + json.__doc__.encode()[:512])
+    for key, text in (("k1.key", "t2.txt"), ("k2.key", "t3.txt"), ("k3.key", "t1.txt"), ("k1.key", "clean.txt"),
+                      ("k2.key", "human.txt")):
+        d = detect(venv_bin, root, key, text, tmp_path, "--prompt", f"'{PROMPT}'")
+        assert d["verdict"] == "not detected", (key, text, d)
+
+def test_generate_writes_bytes_detect_scores(venv_bin, root, tmp_path):
+    "What generate writes is what detect scores: raw bytes (a byte model's invalid UTF-8 too), the prompt kept or given back."
+    model = root / "models" / "moe-small"
+    assert shell(venv_bin, f"keygen --seed 9 --model {model} k.key", tmp_path).returncode == 0
+    gen = f"watermark generate {model} --key k.key --prompt '{PROMPT}' --max-new-tokens 200 --seed 3"
+    assert shell(venv_bin, f"{gen} > full.txt", tmp_path).returncode == 0
+    assert shell(venv_bin, f"{gen} --no-prompt > cont.txt", tmp_path).returncode == 0
+    full, cont = (tmp_path / "full.txt").read_bytes(), (tmp_path / "cont.txt").read_bytes()
+    assert full == PROMPT.encode() + cont and len(cont) == 200
+    a = detect(venv_bin, root, "k.key", "full.txt", tmp_path, "--prompt", f"'{PROMPT}'")
+    b = detect(venv_bin, root, "k.key", "cont.txt", tmp_path, "--prompt", f"'{PROMPT}'")
+    assert {**a, "prompt": None} == {**b, "prompt": None} and a["tokens_scored"] <= 200
+    # bytes that are not UTF-8 are scored as they are, not as U+FFFD
+    (tmp_path / "raw.txt").write_bytes(cont[:50] + b"\xff\xfe\xc3" + cont[50:])
+    c = detect(venv_bin, root, "k.key", "raw.txt", tmp_path, "--prompt", f"'{PROMPT}'")
+    assert c["tokens_scored"] == b["tokens_scored"] + 3, (b, c)
+
+def test_ten_megabyte_text_is_refused_in_one_line_without_the_memory(venv_bin, root, tmp_path):
+    "A 10 MB text: one line naming --max-tokens, exit 2, and the process's peak RSS stays that of the model and the text."
+    model = root / "models" / "moe-small"
+    assert shell(venv_bin, f"keygen --seed 1 --model {model} k.key", tmp_path).returncode == 0
+    (tmp_path / "big.txt").write_bytes(b"the quick brown fox. " * 500_000)                 # 10.5 MB
+    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024); print(r.stderr, end='')")
+    r = subprocess.run([sys.executable, "-c", wrapper, str(venv_bin / "libortho"), "watermark", "detect", str(model),
+                        "--key", str(tmp_path / "k.key"), str(tmp_path / "big.txt")], capture_output=True, text=True, timeout=600)
+    head, *err = r.stdout.splitlines()
+    code, rss_mb = map(int, head.split())
+    assert code == 2 and len(err) == 1 and err[0].startswith("libortho: error:"), r.stdout
+    assert "10500000 tokens" in err[0] and "--max-tokens 65536" in err[0], err
+    assert rss_mb < 2000, rss_mb                    # scoring it at once would have asked for about 25 GB
