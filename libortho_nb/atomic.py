@@ -26,6 +26,12 @@ def _remove(p: Path):
     if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
     else: p.unlink(missing_ok=True)
 
+# %% ../nbs/00_atomic.ipynb #63b6e1e7
+def _restore(dst: Path):
+    "Put back the previous `dst` if a replacement was killed between its two renames (`dst` gone, one `.old-*` left)."
+    olds = [p for p in partials(dst) if p.name.startswith(f".{dst.name}.old-")]
+    if not dst.exists() and len(olds) == 1: os.rename(olds[0], dst)
+
 # %% ../nbs/00_atomic.ipynb #363ca12c
 @contextmanager
 def atomic_folder(dst: str|os.PathLike, # the folder to create (its parent must exist)
@@ -35,6 +41,7 @@ def atomic_folder(dst: str|os.PathLike, # the folder to create (its parent must 
     dst = Path(dst)
     if not dst.parent.is_dir():
         raise FileNotFoundError(f"{dst.parent} does not exist: create the parent folder of {dst} first")
+    _restore(dst)
     if dst.exists() and not dst.is_dir(): raise ValueError(f"{dst} exists and is a file, not a folder")
     if dst.is_dir() and any(dst.iterdir()) and not overwrite:
         raise ValueError(f"{dst} exists and is not empty; pass overwrite=True to replace it, or "
@@ -64,6 +71,7 @@ def atomic_file(dst: str|os.PathLike, # the file to write (its folder must exist
     if not dst.parent.is_dir():
         raise FileNotFoundError(f"{dst.parent} does not exist: create the folder of {dst} first")
     if dst.is_dir(): raise ValueError(f"{dst} is a folder, not a file")
+    for p in partials(dst): _remove(p)                             # what earlier killed writes left
     tmp = dst.parent / f".{dst.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         with open(tmp, mode) as f:

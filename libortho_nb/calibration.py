@@ -158,6 +158,17 @@ def _logits(model, ids, mask):
     else: out = model(ids)
     return out.logits if hasattr(out, "logits") else out
 
+# %% ../nbs/02_calibration.ipynb #d5012fe9
+def _check_vocab(model, ids, i):
+    "A clear error if calibration batch `i` holds a token id outside the model's vocabulary."
+    emb = model.get_input_embeddings() if isinstance(model, PreTrainedModel) else None
+    n = getattr(emb, "num_embeddings", None)
+    if n is None: return                                            # a plain module: its own errors
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= n:
+        raise ValueError(f"calibration batch {i} holds token id {lo if lo < 0 else hi}, outside the model's "
+                         f"vocabulary [0, {n}): tokenize with the model's own tokenizer")
+
 # %% ../nbs/02_calibration.ipynb #76029ea1
 def lm_loss(logits: torch.Tensor, # `[B, T, V]` next-token logits
             ids: torch.Tensor, # `[B, T]` the input token ids
@@ -248,13 +259,16 @@ def activation_curvature(model: nn.Module, # a causal LM (transformers) or any m
     model.eval()
     try:
         with moments:
-            for ids, mask in (progress_bar(batches, total=total, leave=False) if progress else batches):
+            for b, (ids, mask) in enumerate(progress_bar(batches, total=total, leave=False) if progress else batches):
+                _check_vocab(model, ids, b)
                 moments.mask = None if mask is None else mask.reshape(-1).to(dev)
                 _logits(model, ids.to(dev), None if mask is None else mask.to(dev))
     finally: model.train(was_training)
     return moments.result()
 
 # %% ../nbs/02_calibration.ipynb #befa3d7f
+@torch.inference_mode(False)
+@torch.enable_grad()                                                # gradients even inside a caller's no_grad()
 def fisher_curvature(model: nn.Module, # a causal LM (transformers) or any module mapping ids to logits
                      calib, # calibration data (see `calibration_batches`)
                      tokenizer=None, # for text calibration data
@@ -267,6 +281,9 @@ def fisher_curvature(model: nn.Module, # a causal LM (transformers) or any modul
     batches, total = calibration_batches(calib, tokenizer, max_length, with_labels=True)
     dev = _device(model)
     params = [m.weight for m in layers.values()]
+    if any(p.is_inference() for p in params):
+        raise ValueError("the model's weights were made inside torch.inference_mode(), and autograd cannot use them: "
+                         "load the model outside inference_mode (compressing inside it is fine)")
     sums = {n: torch.zeros(linear_weight(m).shape, dtype=torch.float32, device=dev) for n,
             m in layers.items()}
     counts, n_seq = dict.fromkeys(layers, 0), 0
@@ -275,13 +292,14 @@ def fisher_curvature(model: nn.Module, # a causal LM (transformers) or any modul
     model.eval()
     try:
         for p in params: p.requires_grad_(True)
-        for ids, mask, labels in (progress_bar(batches, total=total, leave=False) if progress else batches):
-            # one sequence at a time: per-example gradients
+        for b, (ids, mask, labels) in enumerate(progress_bar(batches, total=total, leave=False) if progress else batches):
+            _check_vocab(model, ids, b)
+            # one sequence at a time: per-example gradients; clones, as ids made under inference_mode cannot be saved
             for s in range(ids.shape[0]):
-                i, m = ids[s:s + 1].to(dev), None if mask is None else mask[s:s + 1].to(dev)
+                i, m = ids[s:s + 1].to(dev).clone(), None if mask is None else mask[s:s + 1].to(dev).clone()
                 if m is not None and bool(m.all()): m = None
                 loss = lm_loss(_logits(model, i, m), i, m,
-                               None if labels is None else labels[s:s + 1].to(dev))
+                               None if labels is None else labels[s:s + 1].to(dev).clone())
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 n_seq += 1
                 for (n, layer), g in zip(layers.items(), grads):

@@ -4,7 +4,9 @@
 
 # %% ../nbs/03b_checkpoint.ipynb #5d609ab3
 from __future__ import annotations
-import hashlib, json, os
+import hashlib, json, os, shutil, sys
+from contextlib import contextmanager
+from pathlib import Path
 from collections.abc import Iterable
 import torch
 from torch import nn
@@ -17,13 +19,14 @@ from transformers.utils.quantization_config import QuantizationConfigMixin
 from safetensors import safe_open, SafetensorError
 from fastcore.basics import patch
 from .checks import check_choice
+from .atomic import atomic_folder
 from .ops import CSRMatrix, check_csr, check_group_size, check_mode, check_sparsity
-from .layers import OrthoLinear
+from .layers import OrthoLinear, check_alpha
 from .engine import METHODS, ortho_layers
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'LIBORTHO_CONFIG', 'LibOrthoConfig', 'layer_keys', 'tensors_digest', 'check_ortho_checkpoint',
-           'LibOrthoHfQuantizer', 'save_ortho', 'load_ortho']
+__all__ = ['FORMAT_VERSION', 'LIBORTHO_CONFIG', 'LibOrthoConfig', 'layer_keys', 'tensors_digest', 'unverified',
+           'check_ortho_checkpoint', 'LibOrthoHfQuantizer', 'save_ortho', 'load_ortho', 'is_ortho_folder']
 
 # %% ../nbs/03b_checkpoint.ipynb #bb5ab4fe
 FORMAT_VERSION = 1
@@ -38,6 +41,8 @@ class LibOrthoConfig(QuantizationConfigMixin):
                  method: str="magnitude", # how entries were ranked: one of METHODS, or "custom"
                  layers: dict[str, int]|None=None, # converted layer name -> number of Ortho nonzeros
                  checksums: dict[str, str]|None=None, # converted layer name -> sha256 of its buffers
+                 tensor_checksums: dict[str, str]|None=None, # every other saved tensor -> sha256 of its bytes
+                 alphas: dict[str, float]|None=None, # converted layers saved at alpha != 1 -> that alpha
                  format_version: int=FORMAT_VERSION, # of this file layout
                  **kwargs): # `quant_method`, as read back from config.json
         qm = kwargs.pop("quant_method", "libortho")
@@ -47,6 +52,7 @@ class LibOrthoConfig(QuantizationConfigMixin):
         self.format_version, self.group_size, self.sparsity = format_version, group_size, sparsity
         self.mode, self.method = mode, method
         self.layers, self.checksums = dict(layers or {}), dict(checksums or {})
+        self.tensor_checksums, self.alphas = dict(tensor_checksums or {}), dict(alphas or {})
         self.post_init()
 
 # %% ../nbs/03b_checkpoint.ipynb #1884acda
@@ -54,6 +60,13 @@ def _check_nnz_map(layers):
     def nnz(v): return isinstance(v, int) and not isinstance(v, bool) and v >= 0
     ok = isinstance(layers, dict) and all(isinstance(k, str) and nnz(v) for k, v in layers.items())
     if not ok: raise ValueError("layers must map layer names to non-negative int nnz")
+
+# %% ../nbs/03b_checkpoint.ipynb #6826fa0d
+def _check_digests(sums, what):
+    "A `ValueError` unless `sums` maps names to sha256 hex digests."
+    def digest(v): return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+    bad = [k for k, v in sums.items() if not (isinstance(k, str) and digest(v))] if isinstance(sums, dict) else [sums]
+    if bad: raise ValueError(f"{what} must map names to sha256 hex digests (64 characters); {bad[0]!r} does not")
 
 # %% ../nbs/03b_checkpoint.ipynb #12f4197a
 @patch
@@ -69,6 +82,11 @@ def post_init(self: LibOrthoConfig):
     _check_nnz_map(self.layers)
     extra = set(self.checksums) - set(self.layers)
     if extra: raise ValueError(f"checksums name layers that are not in layers: {sorted(extra)[:5]}")
+    _check_digests(self.checksums, "checksums")
+    _check_digests(self.tensor_checksums, "tensor_checksums")
+    extra = set(self.alphas) - set(self.layers)
+    if extra: raise ValueError(f"alphas name layers that are not in layers: {sorted(extra)[:5]}")
+    for name, a in self.alphas.items(): check_alpha(a)
 
 # %% ../nbs/03b_checkpoint.ipynb #843b0f1e
 def layer_keys(layer: OrthoLinear) -> tuple[str, ...]:
@@ -85,7 +103,7 @@ def tensors_digest(tensors: Iterable[torch.Tensor]) -> str:
 
 # %% ../nbs/03b_checkpoint.ipynb #dd36aaf7
 def _refresh(model: PreTrainedModel) -> LibOrthoConfig:
-    "Bring `model.config.quantization_config` up to date with the model's layers (nnz, checksums)."
+    "Bring `model.config.quantization_config` up to date with the model (nnz, checksums of every tensor, alphas)."
     cfg = model.config.quantization_config
     layers = ortho_layers(model)
     if not layers: raise ValueError("model has no OrthoLinear layers: convert it first")
@@ -93,7 +111,20 @@ def _refresh(model: PreTrainedModel) -> LibOrthoConfig:
     if odd: raise ValueError(f"layers {odd[:3]} have a group size other than the config's {cfg.group_size}")
     cfg.layers = {n: l.nnz for n, l in layers.items()}
     cfg.checksums = {n: tensors_digest(getattr(l, k) for k in layer_keys(l)) for n, l in layers.items()}
+    owned = {f"{n}.{k}" for n, l in layers.items() for k in layer_keys(l)}
+    tied = set(getattr(model, "all_tied_weights_keys", None) or {})    # not written: they alias another tensor
+    cfg.tensor_checksums = {k: tensors_digest([t]) for k, t in model.state_dict().items()
+                            if k not in owned and k not in tied}
+    cfg.alphas = {n: l.alpha for n, l in layers.items() if l.alpha != 1}
     return cfg
+
+# %% ../nbs/03b_checkpoint.ipynb #a677588b
+def _note_alphas(cfg: LibOrthoConfig):
+    "Say on stderr that layers are being saved at an alpha other than 1, and what that does and does not mean."
+    if not cfg.alphas: return
+    name, a = next(iter(cfg.alphas.items()))
+    print(f"libortho: note: saving {len(cfg.alphas)} layers at alpha != 1 (e.g. {name} at {a:g}); they load back at "
+          "that alpha, but their Ortho streams are in the files: alpha is a setting, not an erasure", file=sys.stderr)
 
 # %% ../nbs/03b_checkpoint.ipynb #95d898fd
 def _swap_on_meta(model: nn.Module, cfg: LibOrthoConfig):
@@ -155,28 +186,65 @@ def _read_layer(name, layer, where, cfg):
         tensors[k] = t
     return tensors
 
+# %% ../nbs/03b_checkpoint.ipynb #a1fa637f
+_VERIFY = [True]                                                    # a stack: `unverified()` pushes False
+
+# %% ../nbs/03b_checkpoint.ipynb #73dd46cd
+@contextmanager
+def unverified():
+    "Inside this block, libortho checkpoints load without checksum verification (said on stderr, never silently)."
+    _VERIFY.append(False)
+    try: yield
+    finally: _VERIFY.pop()
+
+# %% ../nbs/03b_checkpoint.ipynb #5cad1e5a
+def _check_other_tensors(where, owned, cfg, verify):
+    "Every tensor of the files outside the converted layers against `cfg.tensor_checksums`: clear errors."
+    sums = cfg.tensor_checksums
+    missing = sorted(set(sums) - set(where))
+    if missing: raise ValueError(f"{missing[0]} is missing from the checkpoint ({len(missing)} checksummed tensors are)")
+    if not verify: return
+    unchecked = sorted(k for k in where if k not in owned and k not in sums)
+    if unchecked:
+        raise ValueError(f"{len(unchecked)} tensors of the checkpoint have no checksum (e.g. {unchecked[0]}): it was "
+                         "written without them or its config was edited; to load it anyway, unverified, pass "
+                         "verify=False to load_ortho or load inside libortho_nb.checkpoint.unverified()")
+    for k, want in sums.items():
+        if tensors_digest([where[k].get_tensor(k)]) != want:
+            raise ValueError(f"{k}: checksum mismatch: the checkpoint's bytes for this tensor differ from what was "
+                             "saved (corrupted file)")
+
 # %% ../nbs/03b_checkpoint.ipynb #8b88a111
 def check_ortho_checkpoint(files: list[str], # the checkpoint's safetensors files
                            model: nn.Module, # the model with OrthoLinear layers (meta or not) the files should fill
                            cfg: LibOrthoConfig, # the config the files were written with
+                           verify: bool=True, # compare every tensor with its checksum (False: say so on stderr)
                           ):
-    "A clear error, naming the layer, unless `files` hold exactly the OrthoLinear layers `cfg` and `model` describe."
+    "A clear error, naming the layer or tensor, unless `files` hold exactly what `cfg` and `model` describe."
+    if not verify:
+        print(f"libortho: warning: loading {os.path.dirname(str(files[0])) or '.'} WITHOUT checksum verification",
+              file=sys.stderr)
     opened = {f: _open_checked(f) for f in files}
     where = {k: sf for sf in opened.values() for k in sf.keys()}
+    owned = set()
     for name, layer in ortho_layers(model).items():
         if name not in cfg.layers: continue
         if f"{name}.weight" in where:
             raise ValueError(f"{name}: the checkpoint holds a dense {name}.weight, but the libortho config "
                              "says the layer is converted")
         tensors = _read_layer(name, layer, where, cfg)
+        owned |= {f"{name}.{k}" for k in tensors}
         shape = (layer.out_features, layer.in_features)
         check_csr(CSRMatrix(tensors["ortho_crow"], tensors["ortho_col"], tensors["ortho_val"], shape),
                   name=name)
         want_sum = cfg.checksums.get(name)
-        if want_sum is not None and tensors_digest(tensors[k] for k in layer_keys(layer)) != want_sum:
+        if verify and want_sum is None:
+            raise ValueError(f"{name}: the config holds no checksum for this layer; to load it anyway, unverified, pass "
+                             "verify=False to load_ortho or load inside libortho_nb.checkpoint.unverified()")
+        if verify and tensors_digest(tensors[k] for k in layer_keys(layer)) != want_sum:
             raise ValueError(f"{name}: checksum mismatch: the checkpoint's bytes for this layer differ "
-                             "from what was saved "
-                             f"(corrupted file)")
+                             "from what was saved (corrupted file)")
+    _check_other_tensors(where, owned, cfg, verify)
 
 # %% ../nbs/03b_checkpoint.ipynb #6867ae7c
 class LibOrthoHfQuantizer(HfQuantizer):
@@ -186,7 +254,8 @@ class LibOrthoHfQuantizer(HfQuantizer):
     def _process_model_before_weight_loading(self, model, checkpoint_files=None, **kwargs):
         _swap_on_meta(model, self.quantization_config)
         _skip_parent_init(model)
-        if checkpoint_files: check_ortho_checkpoint(checkpoint_files, model, self.quantization_config)
+        if checkpoint_files:
+            check_ortho_checkpoint(checkpoint_files, model, self.quantization_config, verify=_VERIFY[-1])
         return model
 
     def _process_model_after_weight_loading(self, model, **kwargs):
@@ -194,10 +263,11 @@ class LibOrthoHfQuantizer(HfQuantizer):
             left = [k for k in layer_keys(layer) if getattr(layer, k).is_meta]
             if left: raise ValueError(f"{name}: {left} were not loaded from the checkpoint")
             check_csr(layer.ortho, name=name)
+        for name, a in self.quantization_config.alphas.items(): model.get_submodule(name).alpha = a
         return model
 
     def get_state_dict_and_metadata(self, model):
-        _refresh(model)
+        _note_alphas(_refresh(model))
         return None, {}
 
     def is_serializable(self): return True
@@ -217,9 +287,20 @@ _register()
 # %% ../nbs/03b_checkpoint.ipynb #fad98546
 LIBORTHO_CONFIG = "libortho_config.json"
 
+# %% ../nbs/03b_checkpoint.ipynb #76c50229
+def _keep_other_files(old: Path, new: Path):
+    "Copy into `new` what the folder `old` holds besides a model's own files (e.g. a tokenizer saved there first)."
+    if not old.is_dir(): return
+    ours = ("config.json", "generation_config.json", LIBORTHO_CONFIG)
+    for p in old.iterdir():
+        if p.name in ours or p.name.endswith((".safetensors", ".safetensors.index.json", ".bin", ".bin.index.json")):
+            continue
+        if p.is_dir(): shutil.copytree(p, new / p.name, symlinks=True)
+        else: shutil.copy2(p, new / p.name)
+
 # %% ../nbs/03b_checkpoint.ipynb #2a05913b
 def save_ortho(model: PreTrainedModel, # a converted transformers model
-               folder: str|os.PathLike, # written like `save_pretrained` (created if needed)
+               folder: str|os.PathLike, # written like `save_pretrained` (created if needed), atomically
                **kwargs, # passed on to `save_pretrained`, e.g. max_shard_size
               ):
     "Save a converted model: safetensors, `config.json` (with the libortho config) and `libortho_config.json`."
@@ -233,33 +314,59 @@ def save_ortho(model: PreTrainedModel, # a converted transformers model
         raise ValueError("model is not converted (no libortho quantization_config): call "
                          "convert or compress first")
     cfg = _refresh(model)
-    model.save_pretrained(folder, **kwargs)
-    with open(os.path.join(folder, LIBORTHO_CONFIG), "w") as f:
-        json.dump(cfg.to_dict(), f, indent=2, sort_keys=True)
+    Path(folder).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(folder, overwrite=True) as tmp:
+        _keep_other_files(Path(folder), tmp)
+        model.save_pretrained(tmp, **kwargs)
+        with open(tmp / LIBORTHO_CONFIG, "w") as f: json.dump(cfg.to_dict(), f, indent=2, sort_keys=True)
     return folder
 
+# %% ../nbs/03b_checkpoint.ipynb #e1521827
+@contextmanager
+def _nothing(): yield
+
+# %% ../nbs/03b_checkpoint.ipynb #ba28925b
+def _read_json(path, folder) -> dict:
+    "The JSON object in `path`, or a clear error naming the folder."
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: is {folder} a folder written by save_ortho?")
+    try:
+        with open(path) as f: obj = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(obj, dict): raise ValueError(f"{path} holds a JSON {type(obj).__name__}, not an object")
+    return obj
+
 # %% ../nbs/03b_checkpoint.ipynb #eb95774b
-def load_ortho(folder: str|os.PathLike, # as written by `save_ortho`
+def load_ortho(folder: str|os.PathLike, # as written by `save_ortho` (or re-saved by `save_pretrained`)
+               verify: bool=True, # check every tensor against its checksum; False loads unverified (said on stderr)
                **kwargs, # passed on to `from_pretrained`, e.g. device_map, dtype
               ) -> PreTrainedModel:
     "Rebuild a model saved by `save_ortho`, refusing any missing or unexpected key, or one of the wrong shape."
-    paths = [os.path.join(folder, n) for n in ("config.json", LIBORTHO_CONFIG)]
-    for p in paths:
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"{p} not found: is {folder} a folder written by save_ortho?")
-    try: hf, own = (json.load(open(p)) for p in paths)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"a config file in {folder} is not valid JSON: {e}") from None
-    if hf.get("quantization_config") != own:
-        raise ValueError(f"{paths[0]} and {paths[1]} disagree on the libortho config; the "
+    hf = _read_json(os.path.join(folder, "config.json"), folder)
+    own = hf.get("quantization_config")
+    if not (isinstance(own, dict) and own.get("quant_method") == "libortho"):
+        raise ValueError(f"{folder}/config.json holds no libortho quantization_config: the folder is not a "
+                         "LibOrtho model (convert or compress the model first)")
+    if os.path.isfile(os.path.join(folder, LIBORTHO_CONFIG)) and _read_json(os.path.join(folder, LIBORTHO_CONFIG),
+                                                                            folder) != own:
+        raise ValueError(f"config.json and {LIBORTHO_CONFIG} in {folder} disagree on the libortho config; the "
                          "folder was edited or mixed")
     LibOrthoConfig(**own)                                           # validates format version and fields
     arch = (hf.get("architectures") or [None])[0]
     cls = getattr(transformers, arch, None) if arch else None
     if cls is None or not (isinstance(cls, type) and issubclass(cls, PreTrainedModel)):
         raise ValueError(f"config.json names architecture {arch!r}, which this transformers does not provide")
-    model, info = cls.from_pretrained(folder, output_loading_info=True, **kwargs)
+    with (unverified() if not verify else _nothing()):
+        model, info = cls.from_pretrained(folder, output_loading_info=True, **kwargs)
     problems = ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs")
     bad = {k: sorted(v)[:5] for k, v in info.items() if k in problems and v}
     if bad: raise ValueError(f"{folder} does not match its config: {bad}")
     return model
+
+# %% ../nbs/03b_checkpoint.ipynb #df49f2bf
+def is_ortho_folder(folder: str|os.PathLike) -> bool:
+    "Whether `folder`'s `config.json` carries a libortho quantization config (written by `save_ortho` or `save_pretrained`)."
+    try: qc = _read_json(os.path.join(folder, "config.json"), folder).get("quantization_config")
+    except (FileNotFoundError, ValueError): return False
+    return isinstance(qc, dict) and qc.get("quant_method") == "libortho"

@@ -36,16 +36,30 @@ def model_folder(path: str|os.PathLike) -> Path:
         raise CLIError(f"{path} is a file, not a folder (expected a model folder written by save_pretrained)")
     if not (p / "config.json").is_file():
         raise CLIError(f"{path} has no config.json: expected a model folder written by save_pretrained")
+    try: cfg = json.loads((p / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CLIError(f"{p / 'config.json'} is not valid JSON ({e})") from None
+    if not isinstance(cfg, dict) or "model_type" not in cfg:
+        raise CLIError(f"{p / 'config.json'} is not a transformers config (no model_type)")
+    if not any(p.glob("*.safetensors")) and not any(p.glob("*.bin")):
+        raise CLIError(f"{path} holds no weights (no *.safetensors or *.bin file): expected a model folder "
+                       "written by save_pretrained")
     return p
 
 # %% ../nbs/90_cli.ipynb #02290082
 def load_model(path: str|os.PathLike):
     "The causal LM in the model folder `path`, float32, in eval mode (`load_ortho` for a libortho folder)."
     from transformers import AutoModelForCausalLM
-    from libortho_nb.checkpoint import load_ortho, LIBORTHO_CONFIG
+    from safetensors import SafetensorError
+    from libortho_nb.checkpoint import load_ortho, is_ortho_folder
     p = model_folder(path)
-    if (p / LIBORTHO_CONFIG).is_file(): return load_ortho(p, dtype=torch.float32).eval()
-    return AutoModelForCausalLM.from_pretrained(p, dtype=torch.float32).eval()
+    try:
+        if is_ortho_folder(p): return load_ortho(p, dtype=torch.float32).eval()
+        return AutoModelForCausalLM.from_pretrained(p, dtype=torch.float32).eval()
+    # a damaged or foreign folder: truncated files, weights of another shape, an unknown model_type
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CLIError(f"{path}: cannot load the model: {first[:300]}") from None
 
 # %% ../nbs/90_cli.ipynb #5446abe4
 @dataclass
@@ -150,11 +164,12 @@ def cmd_compress(a) -> dict:
     "`libortho compress`: calibrate, convert and save; returns a summary."
     from libortho_nb.calibration import read_texts
     from libortho_nb.engine import compress, ortho_layers
-    from libortho_nb.checkpoint import save_ortho, LIBORTHO_CONFIG
+    from libortho_nb.checkpoint import save_ortho, is_ortho_folder
     check_method(a.method)
     src, out = model_folder(a.model_dir), Path(a.out_dir)
-    if (src / LIBORTHO_CONFIG).is_file():
-        raise CLIError(f"{src} is already compressed (it holds {LIBORTHO_CONFIG}); compress the dense model")
+    if is_ortho_folder(src):
+        raise CLIError(f"{src} is already compressed (its config.json has a libortho quantization_config); "
+                       "compress the dense model")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CLIError(f"{out} exists and is not an empty folder; choose a new OUT_DIR")
     def texts(path, flag):
@@ -191,11 +206,11 @@ def cmd_compress(a) -> dict:
 def cmd_generate(a) -> str:
     "`libortho generate`: the continuation of `--prompt` by the model in DIR at `--alpha`."
     from libortho_nb.engine import alpha as alpha_ctx
-    from libortho_nb.checkpoint import LIBORTHO_CONFIG
+    from libortho_nb.checkpoint import is_ortho_folder
     folder = model_folder(a.dir)
-    if not (folder / LIBORTHO_CONFIG).is_file():
-        raise CLIError(f"{folder} holds no {LIBORTHO_CONFIG}: --alpha needs a model written "
-                       "by `libortho compress`")
+    if not is_ortho_folder(folder):
+        raise CLIError(f"{folder} is not a LibOrtho model (no libortho quantization_config in its config.json): "
+                       "--alpha needs a model written by `libortho compress`")
     model = load_model(folder)
     with alpha_ctx(model, a.alpha):
         return continue_text(model, text_codec(folder, model), a.prompt, a.max_new_tokens, a.temperature,
@@ -220,6 +235,8 @@ def cmd_keygen(a) -> dict:
     if out.exists():
         raise CLIError(f"{out} exists: refusing to overwrite a key (remove it or choose another KEYFILE)")
     if not 0 <= a.seed < 2**63: raise CLIError(f"--seed must be in [0, 2**63), got {a.seed}")
+    if not out.parent.is_dir():
+        raise CLIError(f"{out.parent} does not exist: create the folder for KEYFILE first")
     E, H = _router_shape(load_model(a.model))
     key = WatermarkKey.from_seed(a.seed, H, E)
     key.save(out)

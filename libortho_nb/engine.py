@@ -195,6 +195,8 @@ def _delta_scores(model, reference, todo):
     if not isinstance(reference, nn.Module):
         raise TypeError("reference must be the model before fine-tuning (an nn.Module), got "
                         f"{type(reference).__name__}")
+    if reference is model:
+        raise ValueError("reference is the model itself: pass the model before fine-tuning (delta scores the change)")
     ref = dict(reference.named_modules())
     out = {}
     for n, layer in todo.items():
@@ -204,6 +206,9 @@ def _delta_scores(model, reference, todo):
         if w.shape != w0.shape:
             raise ValueError(f"{n}: reference weight is {list(w0.shape)}, model's is {list(w.shape)}")
         out[n] = (w.float() - w0.to(w.device, torch.float32)).square()
+    if not any(bool(s.any()) for s in out.values()):
+        raise ValueError("reference has the same weights as model in every layer to convert: delta scores would all "
+                         "be zero; pass the model before fine-tuning")
     return out
 
 # %% ../nbs/03_engine.ipynb #5a1c0022

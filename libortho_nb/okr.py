@@ -11,7 +11,8 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from torch import nn
 from fastcore.basics import patch, store_attr
-from safetensors import safe_open
+import safetensors.torch
+from safetensors import safe_open, SafetensorError
 from safetensors.torch import save_file
 import pandas as pd
 from transformers.models.mixtral.modeling_mixtral import MixtralTopKRouter
@@ -20,6 +21,7 @@ from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeTopKRouter
 from transformers.models.olmoe.modeling_olmoe import OlmoeTopKRouter
 from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3TopkRouter
 from .checks import check_choice, check_int, check_real
+from .atomic import atomic_file
 
 # %% auto #0
 __all__ = ['RULES', 'ROUTERS', 'WatermarkKey', 'key_scores', 'OKRSettings', 'okr_settings', 'safe_set', 'keyed_selection',
@@ -82,9 +84,9 @@ def from_seed(cls: WatermarkKey,
 def save(self: WatermarkKey,
          path: str|os.PathLike, # destination file (safetensors); keep it apart from checkpoints
         ):
-    "Write the key to its own safetensors file, with its fingerprint in the metadata."
-    save_file({"weight": self.weight}, str(path), metadata={"format": "libortho_nb.WatermarkKey",
-                                                            "fingerprint": self.fingerprint})
+    "Write the key to its own safetensors file, with its fingerprint in the metadata (atomically: all or nothing)."
+    data = safetensors.torch.save({"weight": self.weight}, metadata={"format": "libortho_nb.WatermarkKey", "fingerprint": self.fingerprint})
+    with atomic_file(path) as f: f.write(data)
 
 # %% ../nbs/10_okr.ipynb #166d65c9
 @patch(cls_method=True)
@@ -92,11 +94,16 @@ def load(cls: WatermarkKey,
          path: str|os.PathLike, # a file written by `WatermarkKey.save`
         ) -> WatermarkKey:
     "Read a key saved by `save`, refusing a file whose bytes no longer match its recorded fingerprint."
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != "libortho_nb.WatermarkKey" or "weight" not in f.keys():
+    if not os.path.isfile(path): raise FileNotFoundError(f"{path}: no such key file")
+    try: f = safe_open(str(path), framework="pt")
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{path} is not a WatermarkKey file: safetensors cannot read it ({str(e)[:80]})") from None
+    with f:
+        meta, names = f.metadata() or {}, list(f.keys())
+        if meta.get("format") != "libortho_nb.WatermarkKey" or "weight" not in names:
+            shown = ", ".join(names[:3]) + (f", ... ({len(names)} in all)" if len(names) > 3 else "")
             raise ValueError(f"{path} is not a WatermarkKey file (metadata format={meta.get('format')!r}, "
-                             f"tensors {list(f.keys())})")
+                             f"tensors: {shown})")
         key = cls(f.get_tensor("weight"))
     if key.fingerprint != meta.get("fingerprint"):
         raise ValueError(f"{path}: the key's bytes have fingerprint {key.fingerprint[:16]}... but the file "

@@ -5,6 +5,8 @@
 # %% ../nbs/03c_streaming.ipynb #7d607426
 from __future__ import annotations
 import copy, json, os
+from contextlib import contextmanager
+from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass
 import torch
@@ -17,6 +19,7 @@ from safetensors import safe_open, SafetensorError
 from safetensors.torch import save_file
 from fastcore.basics import patch
 from .ops import check_group_size, check_mode, check_sparsity
+from .atomic import atomic_folder
 from .layers import OrthoLinear
 from .calibration import SecondMoments, calibration_batches, linear_layers, check_patterns
 from .checkpoint import LIBORTHO_CONFIG, LibOrthoConfig, tensors_digest, layer_keys
@@ -356,10 +359,11 @@ def _shard(j, n): return f"model-{j:05d}-of-{n:05d}.safetensors"
 def _finish(model, ckpt, src, dst, keys, todo, parts, **cfg_kw):
     "On rank 0: merge what every rank wrote (`[(layer info, weight map, bytes)]`); write the configs and the index."
     info = {k: v for p in parts for k, v in p[0].items()}
+    sums = {k: v for p in parts for k, v in p[3].items()}
     # module order, as `save_ortho` records them
     order = [n for n in todo if n in info]
     cfg = LibOrthoConfig(**cfg_kw, layers={n: info[n][0] for n in order},
-                         checksums={n: info[n][1] for n in order})
+                         checksums={n: info[n][1] for n in order}, tensor_checksums=dict(sorted(sums.items())))
     # as `model.dtype`
     dtype = next(d for d in (_ST_DTYPES[ckpt.info(k)["dtype"]] for k in keys) if d.is_floating_point)
     _write_configs(model, src, dst, cfg, dtype, {k: v for p in parts for k, v in p[1].items()},
@@ -422,8 +426,8 @@ def _forward_blocks(run: _Run, hs, pre) -> dict:
 
 # %% ../nbs/03c_streaming.ipynb #0d82f28f
 def _decompose_blocks(run: _Run, calib_state, curvature: dict, inputs: str, sparsity, mode, group_size):
-    "Decompose my blocks and write their shards; returns `(layer info, weight map, bytes written)`."
-    info, weight_map, total = {}, {}, 0
+    "Decompose my blocks and write their shards; returns `(layer info, weight map, bytes written, other tensors' sha256)`."
+    info, weight_map, total, sums = {}, {}, 0, {}
     inline = calib_state is not None and not curvature              # calibrate block by block here
     hs, pre = calib_state if inline else (None, None)
     for i in run.bar(run.mine):
@@ -435,18 +439,35 @@ def _decompose_blocks(run: _Run, calib_state, curvature: dict, inputs: str, spar
         if inline: hs = _run_block(block, _steps(hs, pre, i))[0] if inputs == "decomposed" else outs
         save_file(tensors, os.path.join(run.dst, run.shard(i)), metadata={"format": "pt"})
         info.update(layer_info)
+        owned = {f"{n}.{k}" for n in layer_info for k in layer_keys(block.get_submodule(n[len(f"model.layers.{i}."):]))}
+        sums.update({k: tensors_digest([t]) for k, t in tensors.items() if k not in owned})
         weight_map.update(dict.fromkeys(tensors, run.shard(i)))
         total += sum(t.numel() * t.element_size() for t in tensors.values())
         del block, tensors
     if inline and run.next_rank is not None: _send(hs, run.next_rank)
-    return info, weight_map, total
+    return info, weight_map, total, sums
 
 # %% ../nbs/03c_streaming.ipynb #c9441ab0
-def _copy_rest(run: _Run, keys) -> tuple[dict, int]:
-    "Copy the tensors outside the blocks (embeddings, final norm, lm_head) as they are; `(weight map, bytes)`."
+def _copy_rest(run: _Run, keys) -> tuple[dict, int, dict]:
+    "Copy the tensors outside the blocks (embeddings, final norm, lm_head) as they are; `(weight map, bytes, sha256s)`."
     rest = [k for k in keys if not k.startswith("model.layers.")]
-    total = copy_tensors(run.ckpt, rest, os.path.join(run.dst, _shard(1, run.n_blocks + 1)))
-    return dict.fromkeys(rest, _shard(1, run.n_blocks + 1)), total
+    path = os.path.join(run.dst, _shard(1, run.n_blocks + 1))
+    total = copy_tensors(run.ckpt, rest, path)
+    with safe_open(path, framework="pt") as f: sums = {k: tensors_digest([f.get_tensor(k)]) for k in rest}
+    return dict.fromkeys(rest, _shard(1, run.n_blocks + 1)), total, sums
+
+# %% ../nbs/03c_streaming.ipynb #98c59db6
+@contextmanager
+def _output_folder(dst: str, distributed: bool):
+    "A hidden folder beside `dst` that every rank writes into, renamed to `dst` by rank 0 when the block completes."
+    if not distributed or dist.get_rank() == 0:
+        with atomic_folder(dst) as tmp:
+            if distributed: dist.broadcast_object_list([str(tmp)], src=0)
+            yield str(tmp)
+        return
+    name = [None]
+    dist.broadcast_object_list(name, src=0)
+    yield name[0]
 
 # %% ../nbs/03c_streaming.ipynb #0be3828c
 def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `save_pretrained` (sharded or not)
@@ -476,25 +497,25 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
     rank, world, mine, prev_rank, next_rank = _plan(n_blocks, distributed)
     if os.path.isdir(dst) and os.listdir(dst):
         raise ValueError(f"{dst} is not empty; write into a new folder")
+    if rank == 0: Path(dst).parent.mkdir(parents=True, exist_ok=True)
     if distributed:
         dist.barrier()                                  # every rank has checked dst before any writes to it
-    os.makedirs(dst, exist_ok=True)
     names = {i: [n[len(f"model.layers.{i}."):] for n in todo if n.startswith(f"model.layers.{i}.")] for i in mine}
-    run = _Run(model, ckpt, dst, torch.device(device), n_blocks, mine, names, prev_rank, next_rank, progress)
-    calib_state = _calibration_inputs(run, calib, tokenizer, max_length) if method == "activation" else None
-    two_phase = calib_state is not None and world > 1 and inputs == "original"
-    curvature = _forward_blocks(run, *calib_state) if two_phase else {}
-    info, weight_map, total = _decompose_blocks(run, calib_state, curvature, inputs, sparsity, mode,
-                                                group_size)
-    if rank == 0:
-        rest_map, rest_bytes = _copy_rest(run, keys)
-        weight_map, total = weight_map | rest_map, total + rest_bytes
-    parts = [(info, weight_map, total)]
-    if distributed:
-        parts = [None] * world
-        dist.all_gather_object(parts, (info, weight_map, total))
-    if rank == 0:
-        _finish(model, ckpt, src, dst, keys, todo, parts, group_size=group_size, sparsity=sparsity, mode=mode,
-                method=method)
-    if distributed: dist.barrier()
+    with _output_folder(dst, distributed) as out:
+        run = _Run(model, ckpt, out, torch.device(device), n_blocks, mine, names, prev_rank, next_rank, progress)
+        calib_state = _calibration_inputs(run, calib, tokenizer, max_length) if method == "activation" else None
+        two_phase = calib_state is not None and world > 1 and inputs == "original"
+        curvature = _forward_blocks(run, *calib_state) if two_phase else {}
+        part = _decompose_blocks(run, calib_state, curvature, inputs, sparsity, mode, group_size)
+        if rank == 0:
+            rest_map, rest_bytes, rest_sums = _copy_rest(run, keys)
+            part = (part[0], part[1] | rest_map, part[2] + rest_bytes, part[3] | rest_sums)
+        parts = [part]
+        if distributed:
+            parts = [None] * world
+            dist.all_gather_object(parts, part)
+        if rank == 0:
+            _finish(model, ckpt, src, out, keys, todo, parts, group_size=group_size, sparsity=sparsity, mode=mode,
+                    method=method)
+    if distributed: dist.barrier()                      # rank 0 has renamed the folder into place
     return dst
