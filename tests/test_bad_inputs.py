@@ -205,6 +205,7 @@ def folders(tmp_path_factory):
     b = bytearray((t / "flipped" / "model.safetensors").read_bytes()); b[-5] ^= 1; (t / "flipped" / "model.safetensors").write_bytes(bytes(b))
     (t / "text.txt").write_text("Some text to score, long enough to have a few tokens in it.\n")
     (t / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (t / "empty.txt").write_bytes(b"")
     (t / "out").mkdir(); (t / "out" / "x").write_text("occupied")
     return t
 
@@ -230,7 +231,8 @@ CLI_CASES = [
      "not this model's key"),
     ("generate with another model's key", ["watermark", "generate", "{t}/moe", "--key", "{t}/other.key", "--prompt", "a"],
      "not this model's key"),
-    ("detect text not UTF-8", ["watermark", "detect", "{t}/moe", "--key", "{t}/moe.key", "{t}/latin1.txt"], "is not UTF-8 text"),
+    # detect reads bytes: invalid UTF-8 is a byte-level model's text as sampled (tests/test_cli.py scores it); an empty file is not
+    ("detect an empty text", ["watermark", "detect", "{t}/moe", "--key", "{t}/moe.key", "{t}/empty.txt"], "is empty"),
     ("detect missing text", ["watermark", "detect", "{t}/moe", "--key", "{t}/moe.key", "{t}/none.txt"], "none.txt"),
     ("generate on a dense model", ["generate", "{t}/dense", "--prompt", "a"], "is not a LibOrtho model"),
     ("generate alpha 2", ["generate", "{t}/ortho", "--alpha", "2", "--prompt", "a"], "--alpha"),
