@@ -209,8 +209,11 @@ def _unfed(counts, experts=()):
 # %% ../nbs/02_calibration.ipynb #5ec0dd11
 class SecondMoments:
     "Running `mean(x_j^2)` of the inputs entering each of `layers`, by forward pre-hooks (a context manager)."
-    def __init__(self, layers: dict[str, nn.Module]): # {name: nn.Linear or Conv1D}
-        self.layers, self.handles = layers, []
+    def __init__(self,
+                 layers: dict[str, nn.Module], # {name: nn.Linear or Conv1D}
+                 experts: Iterable[str]=(), # the MoE expert layers among them (their rows: the tokens routed to them)
+                ):
+        self.layers, self.experts, self.handles = layers, set(experts), []
         # bool [tokens] of the current batch, or None: every row counts
         self.mask = None
         self.sums = {n: torch.zeros(linear_weight(m).shape[1], dtype=torch.float64,
@@ -220,7 +223,11 @@ class SecondMoments:
     def _hook(self, name):
         def fn(mod, args):
             x2 = args[0].detach().reshape(-1, args[0].shape[-1]).to(torch.float64)   # [N, in]
-            if self.mask is not None:
+            if self.mask is not None and name in self.experts:
+                if not bool(self.mask.all()):
+                    raise ValueError(f"{name} is an MoE expert layer: its rows are the tokens routed to it, which the "
+                                     "attention mask cannot select; calibrate MoE models without padding")
+            elif self.mask is not None:
                 if self.mask.numel() != x2.shape[0]:
                     raise ValueError(f"{name} received {x2.shape[0]} token rows but the batch has "
                                      f"{self.mask.numel()} tokens, so its attention mask cannot be applied; "
@@ -238,9 +245,9 @@ class SecondMoments:
         for h in self.handles: h.remove()
         self.handles = []
 
-    def result(self, experts=()) -> dict[str, torch.Tensor|None]:
+    def result(self) -> dict[str, torch.Tensor|None]:
         "`{name: H [in_features]}` in float32; an error if some layer saw no token, None for an expert that saw none."
-        _unfed(self.counts, experts)
+        _unfed(self.counts, self.experts)
         return {n: (self.sums[n] / self.counts[n]).float() if self.counts[n] else None for n in self.layers}
 
 # %% ../nbs/02_calibration.ipynb #6f3987fa
@@ -256,7 +263,7 @@ def activation_curvature(model: nn.Module, # a causal LM (transformers) or any m
     layers = _check_model(model, skip)
     batches, total = calibration_batches(calib, tokenizer, max_length)
     dev = _device(model)
-    moments = SecondMoments(layers)
+    moments = SecondMoments(layers, expert_layers(model))
     was_training = model.training
     model.eval()
     try:
@@ -266,7 +273,7 @@ def activation_curvature(model: nn.Module, # a causal LM (transformers) or any m
                 moments.mask = None if mask is None else mask.reshape(-1).to(dev)
                 _logits(model, ids.to(dev), None if mask is None else mask.to(dev))
     finally: model.train(was_training)
-    return moments.result(set(expert_layers(model)))
+    return moments.result()
 
 # %% ../nbs/02_calibration.ipynb #befa3d7f
 @torch.inference_mode(False)

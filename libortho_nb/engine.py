@@ -60,6 +60,9 @@ def _attach(model: PreTrainedModel, **fields):
     model.config.quantization_config = cfg
     model.hf_quantizer = AutoHfQuantizer.from_config(cfg, pre_quantized=True)
     model.is_quantized, model.quantization_method = True, "libortho"
+    # save under the model's own key names: transformers' save-time renaming (Mixtral's mlp -> block_sparse_moe, fused
+    # experts -> per-expert w1/w2/w3) would write keys that the converted layers and checksums do not name
+    model._weight_conversions = []
 
 # %% ../nbs/03_engine.ipynb #399d2824
 def _check_h(h, model, todo, arg="h", what="curvature"):

@@ -38,7 +38,8 @@ def load_elsewhere(folder, out, how="from_pretrained"):
                           capture_output=True, text=True, timeout=300)
 
 @pytest.mark.parametrize("kind,method,how", [("llama", "activation", "from_pretrained"), ("gpt2", "activation", "from_pretrained"),
-                                             ("gpt2", "fisher", "load_ortho")])
+                                             ("gpt2", "fisher", "load_ortho"), ("mixtral", "activation", "from_pretrained"),
+                                             ("qwen2_moe", "fisher", "load_ortho")])
 def test_roundtrip_in_another_process(tmp_path, kind, method, how):
     m = compress(tiny_model(kind), CALIB, sparsity=0.03, method=method, group_size=32, progress=False)
     if how == "load_ortho": save_ortho(m, tmp_path / "model")
