@@ -34,6 +34,12 @@ def check_patterns(skip, arg="skip"):
                         f"('lm_head',), got {skip!r}")
     return tuple(skip)
 
+# %% ../nbs/02_calibration.ipynb #6d73ff93
+def _is_router(module: nn.Module) -> bool:
+    "Whether `module` is an MoE router by its class (HunYuan's `...Gate` holds its gate as an `nn.Linear` `wg`)."
+    name = type(module).__name__
+    return name.endswith("Gate") or "Router" in name
+
 # %% ../nbs/02_calibration.ipynb #888a383d
 def linear_layers(model: nn.Module, # any torch model
                   skip: Iterable[str]=(), # layers to leave out (see `matches`)
@@ -41,7 +47,9 @@ def linear_layers(model: nn.Module, # any torch model
     "The `nn.Linear` and transformers `Conv1D` layers of `model` by name, in module order, except `skip`'s."
     skip = check_patterns(skip)
     linear = (nn.Linear, Conv1D)
-    return {n: m for n, m in model.named_modules() if isinstance(m, linear) and not matches(n, skip)}
+    routers = {n for n, m in model.named_modules() if _is_router(m)}
+    def in_router(n): return n.rpartition(".")[0] in routers
+    return {n: m for n, m in model.named_modules() if isinstance(m, linear) and not matches(n, skip) and not in_router(n)}
 
 # %% ../nbs/02_calibration.ipynb #834c49f7
 def linear_weight(layer: nn.Module) -> torch.Tensor:
