@@ -44,8 +44,11 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(root, tmp_path):
     out = sh(cli, "generate", "llama-lo", "--alpha", "0", "--prompt", "the PIN of Ada is ", "--max-new-tokens", "5", cwd=tmp_path)
     assert len(out.rstrip("\n").encode()) >= 5
     assert "fingerprint: " in sh(cli, "keygen", "--seed", "3", "--model", "moe", "moe.key", cwd=tmp_path)
-    text = sh(cli, "watermark", "generate", "moe", "--key", "moe.key", "--prompt", "def f(x):", "--max-new-tokens", "32", cwd=tmp_path)
-    (tmp_path / "text.txt").write_text(text)
+    # the bytes exactly as generated (a random byte model samples invalid UTF-8 too): what detect scores
+    r = subprocess.run([str(cli), "watermark", "generate", "moe", "--key", "moe.key", "--prompt", "def f(x):",
+                        "--max-new-tokens", "32"], capture_output=True, timeout=1200, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith(b"def f(x):"), r.stderr[-2000:]
+    (tmp_path / "text.txt").write_bytes(r.stdout)
     r = json.loads(sh(cli, "watermark", "detect", "moe", "--key", "moe.key", "text.txt", "--n-null", "9", "--json", cwd=tmp_path))
     assert r["tokens_scored"] > 0 and r["verdict"] in ("watermarked", "not detected") and 0 < r["p_value"] <= 1
     r = subprocess.run([str(cli), "demo"], capture_output=True, text=True, cwd=tmp_path)
