@@ -229,21 +229,28 @@ class SecondMoments:
         self.counts = dict.fromkeys(layers, 0)
 
     def _hook(self, name):
-        def fn(mod, args):
-            x2 = args[0].detach().reshape(-1, args[0].shape[-1]).to(torch.float64)   # [N, in]
-            if self.mask is not None and name in self.experts:
-                if not bool(self.mask.all()):
-                    raise ValueError(f"{name} is an MoE expert layer: its rows are the tokens routed to it, which the "
-                                     "attention mask cannot select; calibrate MoE models without padding")
-            elif self.mask is not None:
-                if self.mask.numel() != x2.shape[0]:
-                    raise ValueError(f"{name} received {x2.shape[0]} token rows but the batch has "
-                                     f"{self.mask.numel()} tokens, so its attention mask cannot be applied; "
-                                     "add it to skip or calibrate without padding")
-                x2 = x2[self.mask]
-            self.sums[name] += x2.square().sum(0)
-            self.counts[name] += x2.shape[0]
+        def fn(mod, args): self._add(name, self._rows(name, args[0]))
         return fn
+
+    def _add(self, name, x2):
+        "Accumulate the rows `x2` `[N, in]` (float64) of layer `name`."
+        self.sums[name] += x2.square().sum(0)
+        self.counts[name] += x2.shape[0]
+
+    def _rows(self, name, x):
+        "The rows of the input `x` that count: real tokens (the attention mask), as float64 `[N, in]`."
+        x2 = x.detach().reshape(-1, x.shape[-1]).to(torch.float64)   # [N, in]
+        if self.mask is None: return x2
+        if name in self.experts:
+            if not bool(self.mask.all()):
+                raise ValueError(f"{name} is an MoE expert layer: its rows are the tokens routed to it, which the "
+                                 "attention mask cannot select; calibrate MoE models without padding")
+            return x2
+        if self.mask.numel() != x2.shape[0]:
+            raise ValueError(f"{name} received {x2.shape[0]} token rows but the batch has "
+                             f"{self.mask.numel()} tokens, so its attention mask cannot be applied; "
+                             "add it to skip or calibrate without padding")
+        return x2[self.mask]
 
     def __enter__(self):
         self.handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in self.layers.items()]

@@ -16,7 +16,8 @@ from .ops import (Int4Weight, CSRMatrix, _acc, _levels, _on_grid, check_flag, ch
                              check_sparsity, check_weight, csr_from_flat, dequantize_int4, fit_grid, pack_int4,
                              quantize_int4)
 from .layers import OrthoLinear
-from .calibration import (_check_model, _device, _logits, _unfed, calibration_batches, check_patterns,
+from .calibration import (SecondMoments, _check_model, _device, _logits, _unfed, calibration_batches,
+                                     check_patterns,
                                      linear_layers, linear_weight)
 from .engine import _as_linear, _attach, _tied, ortho_layers
 
@@ -24,29 +25,16 @@ from .engine import _as_linear, _attach, _tied, ortho_layers
 __all__ = ['InputGram', 'hessians', 'gptq_decompose', 'gptq_compress']
 
 # %% ../nbs/03e_gptq.ipynb #b200b5bd
-class InputGram:
-    "Running `X^T X` of the inputs entering each of `layers`, by forward pre-hooks (a context manager)."
+class InputGram(SecondMoments):
+    "Running `X^T X` of the inputs entering each of `layers`: `SecondMoments`' hooks and masking, the full Gram matrix."
     def __init__(self, layers: dict[str, nn.Module]): # {name: nn.Linear or Conv1D}
-        self.layers, self.handles, self.mask = layers, [], None
+        super().__init__(layers)
         self.sums = {n: torch.zeros(linear_weight(m).shape[1], linear_weight(m).shape[1], dtype=torch.float64,
                                     device=linear_weight(m).device) for n, m in layers.items()}
-        self.counts = dict.fromkeys(layers, 0)
 
-    def _hook(self, name):
-        def fn(mod, args):
-            x = args[0].detach().reshape(-1, args[0].shape[-1]).to(torch.float64)   # [N, in]
-            if self.mask is not None: x = x[self.mask]
-            self.sums[name] += x.T @ x
-            self.counts[name] += x.shape[0]
-        return fn
-
-    def __enter__(self):
-        self.handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in self.layers.items()]
-        return self
-
-    def __exit__(self, *exc):
-        for h in self.handles: h.remove()
-        self.handles = []
+    def _add(self, name, x):
+        self.sums[name] += x.T @ x                                   # [in, in]
+        self.counts[name] += x.shape[0]
 
 # %% ../nbs/03e_gptq.ipynb #c1de8867
 @torch.no_grad()
