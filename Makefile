@@ -55,7 +55,7 @@ browser:
 	else sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium chromium-driver; fi
 
 pytest: $(STAMP) browser
-	LIBORTHO_CHROMIUM=$(CHROMIUM) LIBORTHO_CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/python -m pytest tests -q
+	LIBORTHO_CHROMIUM=$(CHROMIUM) LIBORTHO_CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/python -m pytest tests -q --durations=15
 
 # The CPU backend's layer table (benchmarks/cpu_layers.py --help; writes results/cpu/layers.csv). BENCH_ARGS=--boost
 # raises this session's scheduler weight first on a shared machine; BENCH_ARGS=--quick runs two shapes only.
