@@ -130,10 +130,16 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     "With only the last MoE layer keyed, per key and scored target: `llr`, `kl`, `var` `[K, n]` (see `token_divergences`), `opportunity [n]`, `changed [K, n]`."
     settings = okr_settings(settings)
     router, block, norm, head = last_moe(model)
-    if getattr(model.base_model.layers[-1], "post_feedforward_layernorm", None) is not None:
-        raise TypeError(f"{type(model).__name__} normalises the MoE output (post_feedforward_layernorm) before the "
+    # FlexOlmo norms the block's output in the layer, AXK1 inside the block; Nemotron-H may project the experts' input
+    post = [n for n, m in (("post_feedforward_layernorm", model.base_model.layers[-1]), ("post_mlp_layernorm", block))
+            if getattr(m, n, None) is not None]
+    if post:
+        raise TypeError(f"{type(model).__name__} normalises the MoE output ({post[0]}) before the "
                         "residual sum, so the last-layer score cannot substitute it linearly; score with "
                         "teacher_forced_llr instead")
+    if not isinstance(getattr(block, "fc1_latent_proj", nn.Identity()), nn.Identity):
+        raise TypeError(f"{type(model).__name__}'s experts see a latent projection of the router's input "
+                        "(fc1_latent_proj), which the last-layer score does not apply; score with teacher_forced_llr")
     select, weights, sorted_ = ROUTERS[type(router)]
     dev = ROUTERS[type(router)].gate(router).device
     ids, sc = input_ids.to(dev), scored.to(dev)
