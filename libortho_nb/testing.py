@@ -18,7 +18,8 @@ MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "minim
              # the same routers in more families
              "axk1", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa", "dots3_note", "hy_v4", "mimo_v2_flash", "solar_open",
              "exaone_moe", "nemotron_h", "bailing_hybrid", "kimi_linear", "mellum", "qwen3_5_moe", "granitemoe_swa",
-             "granitemoeshared", "granitemoehybrid")
+             "granitemoeshared", "granitemoehybrid", "aria_text", "cohere2_moe", "flint",
+             "minimax_m3_vl", "laguna", "kolibri1")
 
 # %% ../nbs/98_testing.ipynb #5d6b7f08
 def _dense_config(arch, hidden, layers, vocab):
@@ -95,7 +96,8 @@ def _more_moe_configs(arch, common, hidden, layers, experts, top_k):
 def _newer_moe_configs(arch, common, hidden, layers, experts, top_k):
     "Tiny configs of the MoE families added after the first fifteen, by `model_type` (`AutoConfig.for_model`)."
     # the `model_type` transformers registers; `arch` names the text model where it differs
-    mt = dict(qwen3_5_moe="qwen3_5_moe_text", dots3_note="dots3_note_text").get(arch, arch)
+    mt = dict(qwen3_5_moe="qwen3_5_moe_text", dots3_note="dots3_note_text", minimax_m3_vl="minimax_m3_vl_text").get(arch,
+                                                                                                             arch)
     base = {k: v for k, v in common.items() if k != "num_experts_per_tok"}
     heads = dict(head_dim=hidden // 4)
     mla = dict(q_lora_rank=16, kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8,
@@ -136,6 +138,22 @@ def _newer_moe_configs(arch, common, hidden, layers, experts, top_k):
         "granitemoehybrid": dict(num_local_experts=experts, num_experts_per_tok=top_k, shared_intermediate_size=32,
                                  layer_types=["mamba"] * (layers - 1) + ["attention"], mamba_n_heads=8,
                                  mamba_d_head=hidden // 4, mamba_d_state=8, mamba_chunk_size=16),
+        "aria_text": dict(**heads, moe_num_experts=experts, moe_topk=top_k, moe_num_shared_experts=1),
+        # the sigmoid weights, renormalised (its default is the softmax), and a shared expert averaged in (the default)
+        "cohere2_moe": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, num_shared_experts=1,
+                            expert_selection_fn="sigmoid", norm_topk_prob=True, sliding_window=16),
+        "flint": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                      shared_expert_intermediate_size=32, norm_topk_prob=True, mlp_only_layers=[0],
+                      sliding_window=16),
+        # the block scales the routed experts' sum; soft-capped router logits
+        "minimax_m3_vl": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, shared_intermediate_size=32,
+                              dense_intermediate_size=2 * hidden, routed_scaling_factor=2.0, rotary_dim=8,
+                              index_n_heads=2, index_head_dim=8),
+        "laguna": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                       shared_expert_intermediate_size=32, moe_routed_scaling_factor=2.5,
+                       moe_router_logit_softcapping=3.0, sliding_window=16),
+        "kolibri1": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                         shared_expert_intermediate_size=32, norm_topk_prob=True, sliding_window=16),
     }[arch]
     extra = {k: v for k, v in extra.items() if v is not None}
     return transformers.AutoConfig.for_model(mt, **{**base, **extra})
