@@ -18,7 +18,7 @@ __all__ = ['EXPERTS_CLASSES', 'is_fused_experts', 'OrthoExperts', 'expert_layer_
 
 # %% ../nbs/01b_experts.ipynb #e2c98d01
 EXPERTS_CLASSES = ("MixtralExperts", "Qwen2MoeExperts", "Qwen3MoeExperts", "OlmoeExperts", "DeepseekV3Experts",
-                   # classes whose forward is DeepseekV3Experts' own, to the character (as of transformers 5.23)
+                   # forward identical to DeepseekV3Experts' up to comments and whitespace (transformers 5.23)
                    "MiniMaxExperts", "JambaExperts", "Qwen3NextExperts", "FlexOlmoExperts", "HunYuanMoEV1Experts",
                    "GraniteMoeExperts", "GraniteMoeSWAExperts", "GraniteMoeSharedExperts", "GraniteMoeHybridExperts",
                    "Dots1Experts", "Glm4MoeExperts", "DeepseekV2Experts", "AXK1Experts", "Glm4MoeLiteExperts",
