@@ -130,10 +130,21 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     "With only the last MoE layer keyed, per key and scored target: `llr`, `kl`, `var` `[K, n]` (see `token_divergences`), `opportunity [n]`, `changed [K, n]`."
     settings = okr_settings(settings)
     router, block, norm, head = last_moe(model)
-    if getattr(model.base_model.layers[-1], "post_feedforward_layernorm", None) is not None:
-        raise TypeError(f"{type(model).__name__} normalises the MoE output (post_feedforward_layernorm) before the "
+    # FlexOlmo and Kolibri-1 norm the block's output in the layer, AXK1 inside the block; Nemotron-H may project the
+    # experts' input
+    post = [n for n in ("post_feedforward_layernorm", "post_mlp_layernorm") for m in (model.base_model.layers[-1], block)
+            if getattr(m, n, None) is not None]
+    if post:
+        raise TypeError(f"{type(model).__name__} normalises the MoE output ({post[0]}) before the "
                         "residual sum, so the last-layer score cannot substitute it linearly; score with "
                         "teacher_forced_llr instead")
+    if getattr(block, "shared_expert_combination_strategy", "sum") != "sum" and block.num_shared_experts > 0:
+        raise TypeError(f"{type(model).__name__} averages the routed and shared experts' outputs "
+                        f"(shared_expert_combination_strategy={block.shared_expert_combination_strategy!r}), which "
+                        "the last-layer score does not apply; score with teacher_forced_llr instead")
+    if not isinstance(getattr(block, "fc1_latent_proj", nn.Identity()), nn.Identity):
+        raise TypeError(f"{type(model).__name__}'s experts see a latent projection of the router's input "
+                        "(fc1_latent_proj), which the last-layer score does not apply; score with teacher_forced_llr")
     select, weights, sorted_ = ROUTERS[type(router)]
     dev = ROUTERS[type(router)].gate(router).device
     ids, sc = input_ids.to(dev), scored.to(dev)
@@ -155,6 +166,8 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     n_safe_top = (safe & top).sum(-1)
     # [n], the same for every key
     opportunity = (n_safe_top > 0) & (safe.sum(-1) > n_safe_top)
+    # Laguna and MiniMax-M3 scale the routed experts' sum in the block
+    scale = getattr(block, "routed_scaling_factor", 1.0)
     one = torch.ones(n, 1, dtype=w_src.dtype, device=dev)
     # [n, E, H]
     per_expert = torch.stack([block.experts(xr, torch.full((n, 1), e, device=dev), one) for e in range(E)], 1)
@@ -170,7 +183,7 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
         kw = weights(router, lg[rows], w_src[rows].gather(1, kidx))
         cw = weights(router, lg[rows], w_src[rows].gather(1, idx[rows]))
         # the final norm's input had the key chosen
-        hk = h[rows] + moe_out(rows, kidx, kw) - moe_out(rows, idx[rows], cw)
+        hk = h[rows] + scale * (moe_out(rows, kidx, kw) - moe_out(rows, idx[rows], cw))
         llr[i, rows], kl[i, rows], var[i, rows] = token_divergences(head(norm(hk)).float().log_softmax(-1),
                                                                     lp_clean[rows], tgt[rows])
         changed_all[i] = changed

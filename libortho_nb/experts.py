@@ -17,7 +17,14 @@ __all__ = ['EXPERTS_CLASSES', 'is_fused_experts', 'OrthoExperts', 'expert_layer_
            'routed_tokens', 'rebuild_on_meta', 'param_summary']
 
 # %% ../nbs/01b_experts.ipynb #e2c98d01
-EXPERTS_CLASSES = ("MixtralExperts", "Qwen2MoeExperts", "Qwen3MoeExperts", "OlmoeExperts", "DeepseekV3Experts")
+EXPERTS_CLASSES = ("MixtralExperts", "Qwen2MoeExperts", "Qwen3MoeExperts", "OlmoeExperts", "DeepseekV3Experts",
+                   # forward identical to DeepseekV3Experts' up to comments and whitespace (transformers 5.23)
+                   "MiniMaxExperts", "JambaExperts", "Qwen3NextExperts", "FlexOlmoExperts", "HunYuanMoEV1Experts",
+                   "GraniteMoeExperts", "GraniteMoeSWAExperts", "GraniteMoeSharedExperts", "GraniteMoeHybridExperts",
+                   "Dots1Experts", "Glm4MoeExperts", "DeepseekV2Experts", "AXK1Experts", "Glm4MoeLiteExperts",
+                   "DeepseekV32Experts", "GlmMoeDsaExperts", "Dots3NoteExperts", "MiMoV2FlashExperts", "SolarOpenExperts",
+                   "ExaoneMoeExperts", "BailingHybridExperts", "KimiLinearExperts", "MellumExperts", "Qwen3_5MoeExperts",
+                   "Cohere2MoeExperts", "FlintExperts", "LagunaExperts", "Kolibri1Experts")
 
 # %% ../nbs/01b_experts.ipynb #66d8e68c
 def is_fused_experts(module: nn.Module) -> bool:

@@ -31,6 +31,30 @@ from transformers.models.granitemoe.modeling_granitemoe import GraniteMoeTopKRou
 from transformers.models.dots1.modeling_dots1 import Dots1TopkRouter
 from transformers.models.glm4_moe.modeling_glm4_moe import Glm4MoeTopkRouter
 from transformers.models.deepseek_v2.modeling_deepseek_v2 import DeepseekV2TopkRouter
+from transformers.models.axk1.modeling_axk1 import AXK1TopkRouter
+from transformers.models.glm4_moe_lite.modeling_glm4_moe_lite import Glm4MoeLiteTopkRouter
+from transformers.models.deepseek_v32.modeling_deepseek_v32 import DeepseekV32TopkRouter
+from transformers.models.glm_moe_dsa.modeling_glm_moe_dsa import GlmMoeDsaTopkRouter
+from transformers.models.dots3_note.modeling_dots3_note import Dots3NoteTextTopkRouter
+from transformers.models.hy_v4.modeling_hy_v4 import HYV4TopkRouter
+from transformers.models.mimo_v2_flash.modeling_mimo_v2_flash import MiMoV2FlashTopkRouter
+from transformers.models.solar_open.modeling_solar_open import SolarOpenTopkRouter
+from transformers.models.exaone_moe.modeling_exaone_moe import ExaoneMoeTopkRouter
+from transformers.models.nemotron_h.modeling_nemotron_h import NemotronHTopkRouter
+from transformers.models.bailing_hybrid.modeling_bailing_hybrid import BailingHybridTopkRouter
+from transformers.models.kimi_linear.modeling_kimi_linear import KimiLinearTopkRouter
+from transformers.models.mellum.modeling_mellum import MellumTopKRouter
+from transformers.models.qwen3_5_moe.modeling_qwen3_5_moe import Qwen3_5MoeTopKRouter
+from transformers.models.granitemoe_swa.modeling_granitemoe_swa import GraniteMoeSWATopKRouter
+from transformers.models.granitemoeshared.modeling_granitemoeshared import GraniteMoeSharedTopKRouter
+from transformers.models.granitemoehybrid.modeling_granitemoehybrid import GraniteMoeHybridTopKRouter
+from transformers.models.aria.modeling_aria import AriaTextTopKRouter
+from transformers.models.cohere2_moe.modeling_cohere2_moe import Cohere2MoeTopKRouter
+from transformers.models.flint.modeling_flint import FlintTopKRouter
+from transformers.models.kolibri1.modeling_kolibri1 import Kolibri1TopKRouter
+from transformers.models.laguna.modeling_laguna import LagunaTopKRouter
+from transformers.models.minimax_m3_vl.modeling_minimax_m3_vl import MiniMaxM3VLTopKRouter
+from transformers.utils import is_torch_greater_or_equal
 from .checks import check_choice, check_int, check_real
 from .atomic import atomic_file
 
@@ -328,7 +352,7 @@ class RouterFamily:
     def __iter__(self): return iter((self.select, self.weights, self.sorted))
 
 # %% ../nbs/10_okr.ipynb #04174c3c
-FAMILIES = ("softmax", "softmax, grouped", "sigmoid, bias, grouped", "top-k of logits")
+FAMILIES = ("softmax", "softmax, grouped", "sigmoid", "sigmoid, bias", "sigmoid, bias, grouped", "top-k of logits")
 
 def _out(x, logits, s, w_src, idx, values, w=None):
     "`select`'s return: with `values` also the weight scores at `idx` (a gather unless given)."
@@ -337,7 +361,7 @@ def _out(x, logits, s, w_src, idx, values, w=None):
 
 # %% ../nbs/10_okr.ipynb #127efb05
 def _softmax_select(r, hidden_states, values=False):
-    "Qwen2/3-MoE, OLMoE, Jamba, Qwen3-Next, FlexOlmo: `softmax(logits, dtype=float)`, sorted top-k."
+    "Qwen2/3-MoE, Qwen3.5-MoE, OLMoE, Jamba, Qwen3-Next, FlexOlmo, Mellum: `softmax(logits, dtype=float)`, sorted top-k."
     x = hidden_states.reshape(-1, hidden_states.shape[-1])
     logits = F.linear(x, r.weight)                                           # [N, E]
     probs = F.softmax(logits, dim=-1, dtype=torch.float)
@@ -363,7 +387,7 @@ def _hunyuan_select(r, hidden_states, values=False):
 
 # %% ../nbs/10_okr.ipynb #600b8881
 def _deepseek_select(r, hidden_states, values=False):
-    "DeepSeek-V3, Dots1, GLM-4-MoE: sigmoid + selection bias, group-limited unsorted top-k."
+    "DeepSeek-V3 and the routers that copy it (`ROUTERS`): sigmoid + selection bias, group-limited unsorted top-k."
     x = hidden_states.view(-1, r.hidden_dim)
     logits = F.linear(x.type(torch.float32), r.weight.type(torch.float32))  # [N, E]
     scores = logits.sigmoid()
@@ -403,12 +427,55 @@ def _gpt_oss_select(r, hidden_states, values=False):
     w, idx = torch.topk(logits, r.top_k, dim=-1)
     return _out(x, logits, F.softmax(logits.float(), dim=-1), logits, idx, values, w)
 
+def _logits_select(r, hidden_states, values=False):
+    "Aria, Cohere2-MoE: logits in the hidden dtype, sorted top-k of the logits."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    logits = F.linear(x, r.weight)
+    w, idx = torch.topk(logits, r.top_k, dim=-1)
+    return _out(x, logits, F.softmax(logits.float(), dim=-1), logits, idx, values, w)
+
 def _granite_select(r, hidden_states, values=False):
-    "Granite MoE: float32 logits, sorted top-k of the logits."
+    "Granite MoE (and its Shared, SWA and Hybrid variants): float32 logits, sorted top-k of the logits."
     x = hidden_states.reshape(-1, hidden_states.shape[-1])
     logits = F.linear(x, r.weight).float()
     w, idx = logits.topk(r.top_k, dim=-1)
     return _out(x, logits, F.softmax(logits, dim=-1), logits, idx, values, w)
+
+# %% ../nbs/10_okr.ipynb #5e1b630a
+def _sigmoid_select(r, hidden_states, values=False):
+    "Flint: sigmoid of the logits in float32, no selection bias, sorted top-k."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    logits = F.linear(x.float(), r.weight.float())                         # [N, E]
+    scores = logits.sigmoid()
+    w, idx = torch.topk(scores, r.top_k, dim=-1)
+    return _out(x, logits, scores, scores, idx, values, w)
+
+def _minimax_m3_select(r, hidden_states, values=False):
+    "MiniMax-M3: logits in the gate's dtype, sigmoid in float32 + selection bias, unsorted top-k."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    logits = F.linear(x.to(r.weight.dtype), r.weight)
+    scores = F.sigmoid(logits.float())
+    choice = scores + r.e_score_correction_bias
+    return _out(x, logits, choice, scores, torch.topk(choice, r.top_k, dim=-1, sorted=False)[1], values)
+
+def _laguna_select(r, hidden_states, values=False):
+    "Laguna: float32 logits, optionally soft-capped; sigmoid + selection bias, sorted top-k."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    logits = F.linear(x, r.weight).float()
+    if r.router_logit_softcapping > 0.0:
+        logits = torch.tanh(logits / r.router_logit_softcapping) * r.router_logit_softcapping
+    scores = torch.sigmoid(logits)
+    choice = scores + r.e_score_correction_bias.to(scores.dtype)
+    return _out(x, logits, choice, scores, torch.topk(choice, r.top_k, dim=-1)[1], values)
+
+def _kolibri_select(r, hidden_states, values=False):
+    "Kolibri-1: float32 logits (on CUDA a bf16 GEMM with float32 output, as the class), sorted top-k of logits + bias."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    if x.is_cuda and x.dtype == r.weight.dtype and not torch.is_grad_enabled() and is_torch_greater_or_equal("2.8.0"):
+        logits = torch.mm(x, r.weight.t(), out_dtype=torch.float32)
+    else: logits = F.linear(x.type(torch.float32), r.weight.type(torch.float32))
+    choice = logits + r.e_score_correction_bias
+    return _out(x, logits, choice, logits, torch.topk(choice, r.top_k, dim=-1)[1], values)
 
 # %% ../nbs/10_okr.ipynb #838a0128
 def _renorm(w): return w / w.sum(dim=-1, keepdim=True)
@@ -416,11 +483,25 @@ def _mixtral_weights(r, logits, w): return _renorm(w)
 def _qwen_weights(r, logits, w): return (_renorm(w) if r.norm_topk_prob else w).to(logits.dtype)
 def _cast_weights(r, logits, w): return w.to(logits.dtype)
 def _hunyuan_weights(r, logits, w): return _renorm(w).to(logits.dtype)
+def _renorm_cast_weights(r, logits, w): return _renorm(w).to(logits.dtype)       # Qwen3.5-MoE: always renormalised
 def _deepseek_weights(r, logits, w):
     if r.norm_topk_prob: w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
     return w * r.routed_scaling_factor
 def _scaled_weights(r, logits, w): return w * r.routed_scaling_factor
 def _gpt_oss_weights(r, logits, w): return F.softmax(w, dim=1, dtype=w.dtype)
+def _aria_weights(r, logits, w): return F.softmax(w, dim=-1)
+def _minimax_m3_weights(r, logits, w): return w / w.sum(dim=-1, keepdim=True)
+def _laguna_weights(r, logits, w): return _renorm(w).to(r.weight.dtype)       # the hidden dtype, as for Granite
+def _kolibri_weights(r, logits, w): return _sigmoid_weights(r, logits, w.sigmoid())
+def _sigmoid_weights(r, logits, w): return _renorm(w) if r.norm_topk_prob else w
+def _cohere2_weights(r, logits, w):
+    if r.expert_selection_fn == "softmax": w = F.softmax(w, dim=1, dtype=torch.float)
+    elif r.expert_selection_fn == "sigmoid":
+        w = F.sigmoid(w)
+        if r.norm_topk_prob: w = w / torch.sum(w, dim=-1, keepdims=True)
+    else: raise ValueError(f"Cohere2MoeTopKRouter.expert_selection_fn must be 'softmax' or 'sigmoid', got "
+                           f"{r.expert_selection_fn!r}")
+    return w.to(logits.dtype)
 # `type_as(hidden_states)`: the hidden states have the gate weight's dtype (F.linear takes no other)
 def _granite_weights(r, logits, w): return torch.softmax(w, dim=-1).type_as(r.weight)
 
@@ -431,6 +512,10 @@ def _softmax(computes, select, weights, **kw):
 _QWEN = "softmax(logits, float32), top-k; renormalised if norm_topk_prob; cast to the logits' dtype"
 _V3 = ("sigmoid(logits in float32) + e_score_correction_bias, top-k_group groups by their top-2 sum, unsorted top-k; "
        "unbiased sigmoid, renormalised if norm_topk_prob, x routed_scaling_factor")
+_V3_FAMILY = RouterFamily("sigmoid, bias, grouped", _V3, _deepseek_select, _deepseek_weights, sorted=False,
+                          nonneg=False)
+_GRANITE_FAMILY = RouterFamily("top-k of logits", "logits in float32, top-k, softmax over the k, cast to the hidden dtype",
+                               _granite_select, _granite_weights)
 ROUTERS = {
     MixtralTopKRouter: _softmax("softmax(logits.float()), top-k, renormalised, float32", _softmax_float_select,
                                 _mixtral_weights),
@@ -441,6 +526,9 @@ ROUTERS = {
     Qwen3NextTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
     OlmoeTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
     FlexOlmoTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
+    MellumTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
+    Qwen3_5MoeTopKRouter: _softmax("softmax(logits, float32), top-k, renormalised, cast to the logits' dtype",
+                                   _softmax_select, _renorm_cast_weights),
     JambaTopKRouter: _softmax("softmax(logits, float32), top-k, not renormalised, cast to the hidden dtype",
                               _softmax_select, _cast_weights),
     HunYuanMoEV1Gate: _softmax("its wg Linear (float32 input if wg is float32), softmax, top-k, renormalised, cast "
@@ -448,16 +536,43 @@ ROUTERS = {
     DeepseekV2TopkRouter: RouterFamily("softmax, grouped", "softmax(logits in float32); greedy, or topk_group groups "
                                        "by their best expert; unsorted top-k; x routed_scaling_factor",
                                        _deepseek_v2_select, _scaled_weights, sorted=False),
-    DeepseekV3TopkRouter: RouterFamily("sigmoid, bias, grouped", _V3, _deepseek_select, _deepseek_weights,
-                                       sorted=False, nonneg=False),
-    Dots1TopkRouter: RouterFamily("sigmoid, bias, grouped", _V3, _deepseek_select, _deepseek_weights, sorted=False,
-                                  nonneg=False),
-    Glm4MoeTopkRouter: RouterFamily("sigmoid, bias, grouped", _V3, _deepseek_select, _deepseek_weights,
-                                    sorted=False, nonneg=False),
+    DeepseekV3TopkRouter: _V3_FAMILY,
+    Dots1TopkRouter: _V3_FAMILY,
+    Glm4MoeTopkRouter: _V3_FAMILY,
     GptOssTopKRouter: RouterFamily("top-k of logits", "linear with bias, top-k of the logits, softmax over the k "
                                    "in the logits' dtype", _gpt_oss_select, _gpt_oss_weights),
-    GraniteMoeTopKRouter: RouterFamily("top-k of logits", "logits in float32, top-k, softmax over the k, cast to the "
-                                       "hidden dtype", _granite_select, _granite_weights),
+    GraniteMoeTopKRouter: _GRANITE_FAMILY,
+    AriaTextTopKRouter: RouterFamily("top-k of logits", "top-k of the logits, softmax over the k", _logits_select,
+                                     _aria_weights),
+    Cohere2MoeTopKRouter: RouterFamily("top-k of logits", "top-k of the logits; softmax over the k in float32, or their "
+                                       "sigmoid (renormalised if norm_topk_prob); cast to the hidden dtype",
+                                       _logits_select, _cohere2_weights),
+    MiniMaxM3VLTopKRouter: RouterFamily("sigmoid, bias", "sigmoid(logits in float32) + e_score_correction_bias, "
+                                        "unsorted top-k; unbiased sigmoid, renormalised", _minimax_m3_select,
+                                        _minimax_m3_weights, sorted=False, nonneg=False),
+    LagunaTopKRouter: RouterFamily("sigmoid, bias", "float32 logits, soft-capped if router_logit_softcapping; sigmoid + "
+                                   "e_score_correction_bias, top-k; unbiased sigmoid, renormalised, cast to the hidden "
+                                   "dtype", _laguna_select, _laguna_weights, nonneg=False),
+    Kolibri1TopKRouter: RouterFamily("top-k of logits", "float32 logits + e_score_correction_bias, top-k; sigmoid of the "
+                                     "k logits, renormalised if norm_topk_prob", _kolibri_select, _kolibri_weights,
+                                     nonneg=False),
+    FlintTopKRouter: RouterFamily("sigmoid", "sigmoid(logits in float32), top-k, renormalised if norm_topk_prob",
+                                  _sigmoid_select, _sigmoid_weights, scores_are_weights=True),
+    GraniteMoeSWATopKRouter: _GRANITE_FAMILY,
+    GraniteMoeSharedTopKRouter: _GRANITE_FAMILY,
+    GraniteMoeHybridTopKRouter: _GRANITE_FAMILY,
+    AXK1TopkRouter: _V3_FAMILY,
+    Glm4MoeLiteTopkRouter: _V3_FAMILY,
+    DeepseekV32TopkRouter: _V3_FAMILY,
+    GlmMoeDsaTopkRouter: _V3_FAMILY,
+    Dots3NoteTextTopkRouter: _V3_FAMILY,
+    HYV4TopkRouter: _V3_FAMILY,
+    MiMoV2FlashTopkRouter: _V3_FAMILY,
+    SolarOpenTopkRouter: _V3_FAMILY,
+    ExaoneMoeTopkRouter: _V3_FAMILY,
+    NemotronHTopkRouter: _V3_FAMILY,
+    BailingHybridTopkRouter: _V3_FAMILY,
+    KimiLinearTopkRouter: _V3_FAMILY,
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -561,6 +676,8 @@ REFUSED = {
                  "products, not a top-k over one score per expert",
     "Llama4Router": "returns (dense sigmoid scores [N, E], logits) and its experts take every token scaled by the "
                     "dense scores: a different interface, not yet adapted",
+    "DeepseekV4HashRouter": "hash routing: the experts of each token are fixed by a token-id table (tid2eid), not "
+                            "chosen by a top-k over scores, so there is no choice for a key to make",
     "SwitchTransformersTop1Router": "encoder-decoder MoE; OKR keys causal LMs",
     "NllbMoeTop2Router": "encoder-decoder MoE; OKR keys causal LMs",
 }
@@ -701,7 +818,8 @@ def okr_support() -> pd.DataFrame:
         routers = [c for c in bodies if c in known or c in REFUSED or (re.search("(Router|Gate|Gating)$", c)
                                                                       and not re.search(skip, c))]
         for c in routers:
-            fwd = re.search(r"(    def forward.*?)(?=\n    def |\Z)", bodies[c], re.S)
+            body = re.split(r"\n(?=[^\s#])", bodies[c])[0]                     # up to the next decorator or def
+            fwd = re.search(r"(    def forward.*?)(?=\n    def |\Z)", body, re.S)
             fwd = fwd.group(1) if fwd else ""
             if c in known: status, why = "supported", known[c].family
             elif c in REFUSED: status, why = "refused", REFUSED[c]
@@ -720,7 +838,8 @@ def last_moe(model: nn.Module, # a transformers MoE causal LM
     block = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else None
     base, head = model.base_model, model.get_output_embeddings()
     layers = getattr(base, "layers", None)
-    norm = getattr(base, "norm", None) or getattr(base, "final_layernorm", None)            # Jamba's name
+    # Jamba's and Nemotron-H's names
+    norm = getattr(base, "norm", None) or getattr(base, "final_layernorm", None) or getattr(base, "norm_f", None)
     # the block is a direct child of the last decoder layer (`mlp`, Jamba's `feed_forward`, Granite's `block_sparse_moe`)
     if layers is None or norm is None or head is None or not any(c is block for c in
                                                                  layers[-1].children()) or not hasattr(block,

@@ -14,7 +14,12 @@ __all__ = ['DENSE_ARCHS', 'MOE_ARCHS', 'tiny_config', 'tiny_model']
 # %% ../nbs/98_testing.ipynb #47c81e7f
 DENSE_ARCHS = ("llama", "mistral", "qwen2", "gpt2", "opt")
 MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "minimax", "jamba", "qwen3_next", "flex_olmo",
-             "hunyuan_v1_moe", "gpt_oss", "granitemoe", "dots1", "glm4_moe", "deepseek_v2")
+             "hunyuan_v1_moe", "gpt_oss", "granitemoe", "dots1", "glm4_moe", "deepseek_v2",
+             # the same routers in more families
+             "axk1", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa", "dots3_note", "hy_v4", "mimo_v2_flash", "solar_open",
+             "exaone_moe", "nemotron_h", "bailing_hybrid", "kimi_linear", "mellum", "qwen3_5_moe", "granitemoe_swa",
+             "granitemoeshared", "granitemoehybrid", "aria_text", "cohere2_moe", "flint",
+             "minimax_m3_vl", "laguna", "kolibri1")
 
 # %% ../nbs/98_testing.ipynb #5d6b7f08
 def _dense_config(arch, hidden, layers, vocab):
@@ -82,9 +87,76 @@ def _more_moe_configs(arch, common, hidden, layers, experts, top_k):
                    first_k_dense_replace=1, n_shared_experts=1, routed_scaling_factor=2.5)
     if arch == "dots1": return transformers.Dots1Config(**common, **heads, **grouped)
     if arch == "glm4_moe": return transformers.Glm4MoeConfig(**common, **heads, **grouped)
+    if arch != "deepseek_v2": return _newer_moe_configs(arch, common, hidden, layers, experts, top_k)
     return transformers.DeepseekV2Config(**{**common, "num_key_value_heads": 4}, **grouped,
                                          topk_method="group_limited_greedy", q_lora_rank=16, kv_lora_rank=16,
                                          qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8)
+
+# %% ../nbs/98_testing.ipynb #ef2a0bba
+def _newer_moe_configs(arch, common, hidden, layers, experts, top_k):
+    "Tiny configs of the MoE families added after the first fifteen, by `model_type` (`AutoConfig.for_model`)."
+    # the `model_type` transformers registers; `arch` names the text model where it differs
+    mt = dict(qwen3_5_moe="qwen3_5_moe_text", dots3_note="dots3_note_text", minimax_m3_vl="minimax_m3_vl_text").get(arch,
+                                                                                                             arch)
+    base = {k: v for k, v in common.items() if k != "num_experts_per_tok"}
+    heads = dict(head_dim=hidden // 4)
+    mla = dict(q_lora_rank=16, kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8,
+               num_key_value_heads=4)
+    grouped = dict(n_routed_experts=experts, moe_intermediate_size=32, n_group=2, topk_group=1, n_shared_experts=1,
+                   routed_scaling_factor=2.5, num_experts_per_tok=top_k)
+    # hybrids: a linear-attention (or Mamba) layer first, full attention last
+    hybrid = (["linear_attention"] * (layers - 1) + ["full_attention"])
+    sparse = dict(mlp_layer_types=["dense"] + ["sparse"] * (layers - 1))
+    index = dict(index_head_dim=8, index_n_heads=2, index_topk=8)
+    ling = dict(num_experts=experts, num_experts_per_token=top_k, num_expert_group=2, topk_group=1,
+                moe_intermediate_size=32, num_shared_experts=1, routed_scaling_factor=2.5, linear_head_dim=8,
+                linear_num_heads=4, layer_types=hybrid, mlp_layer_types=["sparse"] * layers, **mla)
+    extra = {
+        "axk1": dict(**grouped, **mla, first_k_dense_replace=1),
+        "glm4_moe_lite": dict(**grouped, **mla, first_k_dense_replace=1),
+        "deepseek_v32": dict(**grouped, **mla, **index, **sparse),
+        "glm_moe_dsa": dict(**grouped, **mla, **index, **sparse),
+        "dots3_note": dict(**grouped, **mla, **index, **heads, first_k_dense_replace=1, sliding_window=16),
+        "hy_v4": dict(**grouped, **{**mla, "num_key_value_heads": 2}, **index, **heads),
+        "mimo_v2_flash": dict(**grouped, **heads, v_head_dim=8, sliding_window=16),
+        "solar_open": dict(**grouped, **heads),
+        "exaone_moe": dict(**{**grouped, "n_routed_experts": None}, num_experts=experts, num_shared_experts=1,
+                           first_k_dense_replace=1, sliding_window=16),
+        "nemotron_h": dict(**grouped, **heads, layers_block_type=["full_attention"] * (layers - 1) + ["moe"],
+                           moe_shared_expert_intermediate_size=32, mamba_num_heads=8, mamba_head_dim=8,
+                           ssm_state_size=8, n_groups=1, use_mamba_kernels=False, num_nextn_predict_layers=0),
+        "bailing_hybrid": dict(**ling, first_k_dense_replace=0, num_nextn_predict_layers=0, layer_group_size=layers),
+        "kimi_linear": ling,
+        "mellum": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                       norm_topk_prob=True, sliding_window=16, num_nextn_predict_layers=0),
+        "qwen3_5_moe": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                            shared_expert_intermediate_size=32, layer_types=hybrid, linear_num_value_heads=4,
+                            linear_num_key_heads=2, linear_key_head_dim=8, linear_value_head_dim=8),
+        "granitemoe_swa": dict(num_local_experts=experts, num_experts_per_tok=top_k, shared_intermediate_size=32,
+                               sliding_window=16),
+        "granitemoeshared": dict(num_local_experts=experts, num_experts_per_tok=top_k, shared_intermediate_size=32),
+        "granitemoehybrid": dict(num_local_experts=experts, num_experts_per_tok=top_k, shared_intermediate_size=32,
+                                 layer_types=["mamba"] * (layers - 1) + ["attention"], mamba_n_heads=8,
+                                 mamba_d_head=hidden // 4, mamba_d_state=8, mamba_chunk_size=16),
+        "aria_text": dict(**heads, moe_num_experts=experts, moe_topk=top_k, moe_num_shared_experts=1),
+        # the sigmoid weights, renormalised (its default is the softmax), and a shared expert averaged in (the default)
+        "cohere2_moe": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, num_shared_experts=1,
+                            expert_selection_fn="sigmoid", norm_topk_prob=True, sliding_window=16),
+        "flint": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                      shared_expert_intermediate_size=32, norm_topk_prob=True, mlp_only_layers=[0],
+                      sliding_window=16),
+        # the block scales the routed experts' sum; soft-capped router logits
+        "minimax_m3_vl": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, shared_intermediate_size=32,
+                              dense_intermediate_size=2 * hidden, routed_scaling_factor=2.0, rotary_dim=8,
+                              index_n_heads=2, index_head_dim=8),
+        "laguna": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                       shared_expert_intermediate_size=32, moe_routed_scaling_factor=2.5,
+                       moe_router_logit_softcapping=3.0, sliding_window=16),
+        "kolibri1": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                         shared_expert_intermediate_size=32, norm_topk_prob=True, sliding_window=16),
+    }[arch]
+    extra = {k: v for k, v in extra.items() if v is not None}
+    return transformers.AutoConfig.for_model(mt, **{**base, **extra})
 
 # %% ../nbs/98_testing.ipynb #d18f2bbd
 def tiny_config(arch: str, # one of `DENSE_ARCHS` or `MOE_ARCHS`
@@ -122,7 +194,8 @@ def tiny_model(arch: str, # one of `DENSE_ARCHS` or `MOE_ARCHS`
         with torch.no_grad():
             for m in model.modules():
                 name = type(m).__name__
-                if "router" in name.lower() or name.endswith("Gate"):          # HunYuan's router is a "Gate"
+                # HunYuan's router is a "Gate"; a linear attention's forget gate is none
+                if "router" in name.lower() or (name.endswith("Gate") and not name.endswith("ForgetGate")):
                     for p in m.parameters():
                         if p.ndim == 2: p.mul_(router_scale)
                     if hasattr(m, "e_score_correction_bias"): m.e_score_correction_bias.normal_(0, 0.02)
