@@ -261,7 +261,7 @@ def check_csr(m: CSRMatrix, name: str="ortho"):
     return m
 
 # %% ../nbs/00_ops.ipynb #93db41c0
-MODES = ("residual", "outlier")
+MODES = ("residual", "outlier", "revert")
 
 # %% ../nbs/00_ops.ipynb #328b23f2
 def check_sparsity(sparsity):
@@ -284,6 +284,29 @@ def _check_scores(scores, w, h):
     if not scores.is_floating_point() or not torch.isfinite(scores).all():
         raise ValueError("scores must be a finite floating tensor")
 
+# %% ../nbs/00_ops.ipynb #3a7de07c
+def _check_before(before, w, mode):
+    "An error unless `before` is given exactly for mode 'revert' and is a finite weight of `w`'s shape."
+    if mode != "revert":
+        if before is not None: raise ValueError(f"before= is used by mode='revert' only, got mode={mode!r}")
+        return
+    if before is None:
+        raise ValueError("mode='revert' needs before=, the weight before fine-tuning (the selected entries go back to it)")
+    check_weight(before, "before")
+    if tuple(before.shape) != tuple(w.shape):
+        raise ValueError(f"before must have the weight's shape {list(w.shape)}, got {list(before.shape)}")
+
+# %% ../nbs/00_ops.ipynb #4730a132
+def _put_levels(base: Int4Weight, idx: torch.Tensor, before: torch.Tensor) -> Int4Weight:
+    "`base` with the levels at flat indices `idx` replaced by `before`'s, rounded on `base`'s own grid (clamped to -8..7)."
+    out, inn = base.shape
+    q = unpack_int4(base.packed, base.group_size).view(out, -1)    # [out, G * gs] int8
+    g = _grouped(before.to(base.scales.device), base.group_size)     # [out, G, gs]
+    qb = _levels(g, base.scales, base.zeros).view(out, -1)          # before's levels on the same grid
+    rows, cols = idx // inn, idx % inn
+    q[rows, cols] = qb[rows, cols].to(q.dtype)
+    return Int4Weight(pack_int4(q.view(out, -1, base.group_size)), base.scales, base.shape, base.group_size, base.zeros)
+
 # %% ../nbs/00_ops.ipynb #7d7b17e2
 def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               h: torch.Tensor|None=None, # curvature `[in]` or `[out, in]`; None ranks by magnitude
@@ -293,6 +316,7 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               scores: torch.Tensor|None=None, # `[out, in]` selection scores replacing `R^2 * H` (`h` must be None)
               asymmetric: bool=False, # zero points in the Base stream (see `quantize_int4`)
               clip_search: bool=False, # MSE-optimal clipping of each group's range
+              before: torch.Tensor|None=None, # "revert" only: the weight before fine-tuning, `w`'s shape
              ) -> tuple[Int4Weight, CSRMatrix]:
     "Split `w` into a packed INT4 Base stream and a CSR Ortho stream of `round(sparsity * w.numel())` entries."
     check_weight(w)
@@ -300,15 +324,22 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
     check_mode(mode)
     check_group_size(group_size)
     if scores is not None: _check_scores(scores, w, h)
+    _check_before(before, w, mode)
     k = round(sparsity * w.numel())
-    if mode == "residual":
+    if mode == "revert":
+        acc = _acc(w.dtype)
+        delta = w.to(acc) - before.to(w.device, acc)
+        idx = select_topk(impact_scores(delta, h) if scores is None else scores, k)
+        base = _put_levels(quantize_int4(w, group_size, asymmetric, clip_search), idx, before)
+        val = (w.to(acc) - dequantize_int4(base).to(acc)).view(-1)[idx].to(w.dtype)
+    elif mode == "residual":
         base = quantize_int4(w, group_size, asymmetric, clip_search)
         acc = _acc(w.dtype)
         # against Q(W) as the layer computes it, in w's dtype
         r = w.to(acc) - dequantize_int4(base).to(acc)
         idx = select_topk(impact_scores(r, h) if scores is None else scores, k)
         val = r.view(-1)[idx].to(w.dtype)
-    else:
+    else:                                                           # outlier
         idx = select_topk(impact_scores(w, h) if scores is None else scores, k)
         kept = w.clone(memory_format=torch.contiguous_format)
         kept.view(-1)[idx] = 0
