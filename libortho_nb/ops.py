@@ -296,17 +296,6 @@ def _check_before(before, w, mode):
     if tuple(before.shape) != tuple(w.shape):
         raise ValueError(f"before must have the weight's shape {list(w.shape)}, got {list(before.shape)}")
 
-# %% ../nbs/00_ops.ipynb #4730a132
-def _put_levels(base: Int4Weight, idx: torch.Tensor, before: torch.Tensor) -> Int4Weight:
-    "`base` with the levels at flat indices `idx` replaced by `before`'s, rounded on `base`'s own grid (clamped to -8..7)."
-    out, inn = base.shape
-    q = unpack_int4(base.packed, base.group_size).view(out, -1)    # [out, G * gs] int8
-    g = _grouped(before.to(base.scales.device), base.group_size)     # [out, G, gs]
-    qb = _levels(g, base.scales, base.zeros).view(out, -1)          # before's levels on the same grid
-    rows, cols = idx // inn, idx % inn
-    q[rows, cols] = qb[rows, cols].to(q.dtype)
-    return Int4Weight(pack_int4(q.view(out, -1, base.group_size)), base.scales, base.shape, base.group_size, base.zeros)
-
 # %% ../nbs/00_ops.ipynb #7d7b17e2
 def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               h: torch.Tensor|None=None, # curvature `[in]` or `[out, in]`; None ranks by magnitude
@@ -330,7 +319,9 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
         acc = _acc(w.dtype)
         delta = w.to(acc) - before.to(w.device, acc)
         idx = select_topk(impact_scores(delta, h) if scores is None else scores, k)
-        base = _put_levels(quantize_int4(w, group_size, asymmetric, clip_search), idx, before)
+        merged = w.clone(memory_format=torch.contiguous_format)
+        merged.view(-1)[idx] = before.reshape(-1)[idx].to(w.device, w.dtype)
+        base = quantize_int4(merged, group_size, asymmetric, clip_search)
         val = (w.to(acc) - dequantize_int4(base).to(acc)).view(-1)[idx].to(w.dtype)
     elif mode == "residual":
         base = quantize_int4(w, group_size, asymmetric, clip_search)
