@@ -1,6 +1,7 @@
 """Mode `revert` against `residual` and `outlier` after FULL fine-tuning, on the committed byte-level models (issue 14).
 
-    OMP_NUM_THREADS=1 python benchmarks/privacy_revert.py            # ~40 min on one shared thread
+    OMP_NUM_THREADS=1 python benchmarks/privacy_revert.py            # ~50 min on one shared thread
+    OMP_NUM_THREADS=1 python benchmarks/privacy_revert.py --methods delta --modes revert --sparsities 0.2 0.5   # the way to negation
 
 Writes results/privacy/revert_full.csv (appending; rerunning skips the rows already measured) and
 results/privacy/revert_baselines_full.csv. The same metrics as benchmarks/privacy_grid.py (200 candidates per canary,
@@ -34,6 +35,7 @@ def main(argv=None):
     p.add_argument("--sparsities", nargs="*", type=float, default=[0.01, 0.05])
     p.add_argument("--alphas", nargs="*", type=float, default=[0.0, 1.0])
     p.add_argument("--methods", nargs="*", default=["delta", "delta_fisher", "random"])
+    p.add_argument("--modes", nargs="*", default=list(MODES), choices=MODES)
     p.add_argument("--contrastive", action="store_true", help="also the contrastive selector (sees the canary texts)")
     p.add_argument("--n-candidates", type=int, default=200)
     p.add_argument("--held-tokens", type=int, default=32_768)
@@ -69,7 +71,7 @@ def main(argv=None):
         pd.DataFrame([row]).to_csv(grid, mode="a", header=not grid.exists(), index=False)
         del neg
     print(f"negation: {time.time() - t0:.0f} s", flush=True)
-    for mode in MODES:
+    for mode in a.modes:
         privacy_grid(ft, canaries, held, sels, modes=(mode,), sparsities=tuple(a.sparsities), alphas=tuple(a.alphas),
                      group_size=64, out_csv=grid, progress=False, reference=base, **kw)
         print(f"{mode}: {time.time() - t0:.0f} s", flush=True)
