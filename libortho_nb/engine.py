@@ -116,7 +116,7 @@ def convert(model: nn.Module, # the model, converted in place
             scores: dict[str, torch.Tensor]|None=None, # `{layer name: [out, in] selection scores}` instead of `h`
             asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
             clip_search: bool=False, # MSE-optimal clipping of each group's range
-            reference: nn.Module|None=None, # mode "revert" only: the model before fine-tuning (the Base goes back to it)
+            reference: nn.Module|None=None, # mode "revert" only: the model before fine-tuning
            ) -> nn.Module:
     "Replace every `nn.Linear`/`Conv1D` of `model` not in `skip` by an `OrthoLinear`, in place; returns it."
     if not isinstance(model, nn.Module):
@@ -133,7 +133,8 @@ def convert(model: nn.Module, # the model, converted in place
         raise ValueError("model already has OrthoLinear layers; convert a fresh copy of the dense model")
     if (mode == "revert") != (reference is not None):
         raise ValueError("mode='revert' needs reference=, the model before fine-tuning" if reference is None else
-                         f"reference= is used by mode='revert' only (the selectors take it in `selection`), got mode={mode!r}")
+                         f"reference= is used by mode='revert' only (selectors take it in `selection`), "
+                         f"got mode={mode!r}")
     unfuse_experts(model, check_patterns(skip))                     # exact: computes as the fused experts
     todo = linear_layers(model, check_patterns(skip))
     if not todo: raise ValueError("model has no nn.Linear or Conv1D layers to convert (all skipped?)")

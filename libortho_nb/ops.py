@@ -291,7 +291,7 @@ def _check_before(before, w, mode):
         if before is not None: raise ValueError(f"before= is used by mode='revert' only, got mode={mode!r}")
         return
     if before is None:
-        raise ValueError("mode='revert' needs before=, the weight before fine-tuning (the selected entries go back to it)")
+        raise ValueError("mode='revert' needs before=, the weight before fine-tuning (the selection goes back to it)")
     check_weight(before, "before")
     if tuple(before.shape) != tuple(w.shape):
         raise ValueError(f"before must have the weight's shape {list(w.shape)}, got {list(before.shape)}")

@@ -345,8 +345,9 @@ def _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, ds
     check_sparsity(sparsity)
     check_mode(mode)
     if mode == "revert":
-        raise ValueError("mode='revert' is not streamed: it needs the model before fine-tuning, which compress_checkpoint "
-                         "does not read; use compress(model, reference=before, mode='revert') and save_ortho")
+        raise ValueError("mode='revert' is not streamed: it needs the model before fine-tuning, which "
+                         "compress_checkpoint does not read; use compress(model, reference=before, mode='revert') "
+                         "and save_ortho")
     check_group_size(group_size)
     if method == "magnitude" and calib is not None:
         raise ValueError("method='magnitude' uses no calibration data; pass calib=None")
