@@ -38,7 +38,7 @@ class LibOrthoConfig(QuantizationConfigMixin):
     def __init__(self,
                  group_size: int=128, # INT4 group size of every converted layer
                  sparsity: float=0.01, # fraction of entries in each Ortho stream
-                 mode: str="residual", # "residual" or "outlier"
+                 mode: str="residual", # "residual", "outlier" or "revert"
                  method: str="magnitude", # how entries were ranked: one of METHODS, or "custom"
                  layers: dict[str, int]|None=None, # converted layer name -> number of Ortho nonzeros
                  checksums: dict[str, str]|None=None, # converted layer name -> sha256 of its buffers

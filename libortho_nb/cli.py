@@ -511,12 +511,14 @@ def _add_compress(sub):
     c.add_argument("--method", default=None,
                    help="how Ortho entries are chosen, one of libortho_nb.engine.METHODS "
                         "(default: the library's, by whether --private or --reference is given)")
-    c.add_argument("--mode", choices=("residual", "outlier"), default=None)
+    c.add_argument("--mode", choices=("residual", "outlier", "revert"), default=None,
+                   help="the split (see decompose); revert needs --reference")
     c.add_argument("--calib", metavar="FILE", help="general calibration text: a file (paragraphs) or a "
                                                    "folder of .txt files")
     c.add_argument("--private", metavar="FILE", help="the text to hide, for the private-aware methods")
     c.add_argument("--reference", metavar="MODEL_DIR",
-                   help="the model before fine-tuning, for --method delta")
+                   help="the model before fine-tuning, for --method delta/delta_fisher "
+                        "and --mode revert")
     c.add_argument("--seq-len", type=_positive, default=256, help="tokens per calibration window")
     c.add_argument("--max-windows", type=_positive, default=64, help="calibration windows at most")
     c.set_defaults(run=_printer(cmd_compress))

@@ -23,7 +23,7 @@ __all__ = ['METHODS', 'METHOD_NEEDS', 'DEFAULT_GENERAL', 'DEFAULT_PRIVATE', 'DEF
            'set_alpha', 'alpha', 'selection', 'compress']
 
 # %% ../nbs/03_engine.ipynb #f3cedded
-METHODS = ("activation", "fisher", "magnitude", "fisher_private", "contrastive", "delta", "random")
+METHODS = ("activation", "fisher", "magnitude", "fisher_private", "contrastive", "delta", "delta_fisher", "random")
 
 # %% ../nbs/03_engine.ipynb #5a1c0002
 def _as_linear(layer: nn.Module) -> nn.Linear:
@@ -107,7 +107,7 @@ def _magnitude_experts(model, todo, h):
 def convert(model: nn.Module, # the model, converted in place
             sparsity: float=0.01, # fraction of each layer's entries kept in the Ortho stream, in [0, 1)
             h: dict[str, torch.Tensor]|None=None, # `{layer name: curvature}` from `calibrate`; None: by magnitude
-            mode: str="residual", # "residual" or "outlier" (see `decompose`)
+            mode: str="residual", # "residual", "outlier" or "revert" (see `decompose`)
             group_size: int=128, # INT4 group size
             skip: Iterable[str]=("lm_head",), # layers to leave dense (see `matches`)
             include_embeddings: bool=False, # must stay False: embeddings are lookup tables, not linear layers
@@ -116,6 +116,7 @@ def convert(model: nn.Module, # the model, converted in place
             scores: dict[str, torch.Tensor]|None=None, # `{layer name: [out, in] selection scores}` instead of `h`
             asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
             clip_search: bool=False, # MSE-optimal clipping of each group's range
+            reference: nn.Module|None=None, # mode "revert" only: the model before fine-tuning
            ) -> nn.Module:
     "Replace every `nn.Linear`/`Conv1D` of `model` not in `skip` by an `OrthoLinear`, in place; returns it."
     if not isinstance(model, nn.Module):
@@ -130,6 +131,10 @@ def convert(model: nn.Module, # the model, converted in place
     check_flag(clip_search, "clip_search")
     if ortho_layers(model):
         raise ValueError("model already has OrthoLinear layers; convert a fresh copy of the dense model")
+    if (mode == "revert") != (reference is not None):
+        raise ValueError("mode='revert' needs reference=, the model before fine-tuning" if reference is None else
+                         f"reference= is used by mode='revert' only (selectors take it in `selection`), "
+                         f"got mode={mode!r}")
     unfuse_experts(model, check_patterns(skip))                     # exact: computes as the fused experts
     todo = linear_layers(model, check_patterns(skip))
     if not todo: raise ValueError("model has no nn.Linear or Conv1D layers to convert (all skipped?)")
@@ -143,13 +148,14 @@ def convert(model: nn.Module, # the model, converted in place
     _check_h(scores, model, todo, "scores", "selection score")
     method = _check_method(method, h, scores)
     by_magnitude = _magnitude_experts(model, todo, h if scores is None else scores)
+    before = {} if reference is None else _reference_weights(model, reference, todo, "revert would change nothing")
     new = {}
     # every layer first: an error changes nothing
     for name in (progress_bar(list(todo), leave=False) if progress else todo):
         layer_h, layer_scores = (None if d is None else d[name] for d in (h, scores))
         try:
             new[name] = OrthoLinear.from_linear(_as_linear(todo[name]), layer_h, sparsity, group_size, mode,
-                                                layer_scores, asymmetric, clip_search)
+                                                layer_scores, asymmetric, clip_search, before.get(name))
         except (ValueError, TypeError) as e: raise type(e)(f"{name}: {e}") from e
         new[name].train(todo[name].training)
     for name, layer in new.items():
@@ -192,7 +198,13 @@ def alpha(model: nn.Module, # a converted model
 # %% ../nbs/03_engine.ipynb #e7809344
 METHOD_NEEDS = {"activation": {"calib"}, "fisher": {"calib"}, "magnitude": set(),
                 "fisher_private": {"private"},
-                "contrastive": {"calib", "private"}, "delta": {"reference"}, "random": set()}
+                "contrastive": {"calib", "private"}, "delta": {"reference"},
+                "delta_fisher": {"calib", "reference"}, "random": set()}
+
+# %% ../nbs/03_engine.ipynb #0ce8c4e6
+def _floored(f: torch.Tensor, eps: float) -> torch.Tensor:
+    "`f + eps * mean(f)`: a curvature as a denominator, floored at a fraction of its layer's mean."
+    return f + eps * f.mean().clamp_min(torch.finfo(torch.float32).tiny)
 
 # %% ../nbs/03_engine.ipynb #5a1c0016
 def _check_needs(method, given):
@@ -225,32 +237,41 @@ def _reference_weight(ref: dict, name: str) -> torch.Tensor:
 
 # %% ../nbs/03_engine.ipynb #5a1c0020
 @torch.no_grad()
-def _delta_scores(model, reference, todo):
-    "`(W - W_reference)^2` per layer of `todo`, from the same-named layers of `reference`."
+def _reference_weights(model, reference, todo, why) -> dict[str, torch.Tensor]:
+    "The weights `[out, in]` of `reference`'s layers named as those of `todo`; an error unless some differ (`why`)."
     if not isinstance(reference, nn.Module):
         raise TypeError("reference must be the model before fine-tuning (an nn.Module), got "
                         f"{type(reference).__name__}")
     if reference is model:
-        raise ValueError("reference is the model itself: pass the model before fine-tuning (delta scores the change)")
+        raise ValueError(f"reference is the model itself: pass the model before fine-tuning ({why} otherwise)")
     ref = dict(reference.named_modules())
     out = {}
     for n, layer in todo.items():
         w, w0 = linear_weight(layer), _reference_weight(ref, n)
         if w.shape != w0.shape:
             raise ValueError(f"{n}: reference weight is {list(w0.shape)}, model's is {list(w.shape)}")
-        out[n] = (w.float() - w0.to(w.device, torch.float32)).square()
-    if not any(bool(s.any()) for s in out.values()):
-        raise ValueError("reference has the same weights as model in every layer to convert: delta scores would all "
-                         "be zero; pass the model before fine-tuning")
+        out[n] = w0.detach()
+    if all(torch.equal(linear_weight(l).detach(), out[n].to(linear_weight(l).device, linear_weight(l).dtype))
+           for n, l in todo.items()):
+        raise ValueError(f"reference has the same weights as model in every layer to convert: {why}; "
+                         "pass the model before fine-tuning")
     return out
+
+# %% ../nbs/03_engine.ipynb #d598862a
+@torch.no_grad()
+def _delta_scores(model, reference, todo):
+    "`(W - W_reference)^2` per layer of `todo`, from the same-named layers of `reference`."
+    ref = _reference_weights(model, reference, todo, "delta scores would all be zero")
+    return {n: (linear_weight(l).float() - ref[n].to(linear_weight(l).device, torch.float32)).square()
+            for n, l in todo.items()}
 
 # %% ../nbs/03_engine.ipynb #5a1c0022
 def selection(model: nn.Module, # the dense model to be converted
               method: str, # one of METHODS
               calib=None, # general calibration data (see `calibration_batches`)
               private=None, # the data to hide, same forms as `calib` (e.g. the canary fine-tuning texts)
-              reference: nn.Module|None=None, # the model before fine-tuning, for "delta"
-              eps: float=0.01, # "contrastive": F_general's floor, as a fraction of its per-layer mean
+              reference: nn.Module|None=None, # the model before fine-tuning, for "delta" and "delta_fisher"
+              eps: float=0.01, # "contrastive", "delta_fisher": F_general's floor, as a fraction of its per-layer mean
               seed: int=0, # "random": the scores' seed
               skip: Iterable[str]=("lm_head",), # layers left dense
               tokenizer=None, # for text calibration data
@@ -275,6 +296,9 @@ def selection(model: nn.Module, # the dense model to be converted
     if method == "magnitude": return None, None
     if method in ("activation", "fisher"): return measure(calib, method), None
     if method == "delta": return None, _delta_scores(model, reference, todo)
+    if method == "delta_fisher":
+        d, f_gen = _delta_scores(model, reference, todo), measure(calib, "fisher")
+        return None, {n: None if f_gen[n] is None else d[n] / _floored(f_gen[n], eps) for n in d}
     if method == "random":
         g = torch.Generator().manual_seed(seed)
         return None, {n: torch.rand(linear_weight(l).shape, generator=g).to(linear_weight(l).device) for n,
@@ -282,7 +306,7 @@ def selection(model: nn.Module, # the dense model to be converted
     f_priv = measure(private, "fisher")
     if method == "fisher_private": return f_priv, None
     f_gen = measure(calib, "fisher")
-    def ratio(p, g): return None if p is None or g is None else p / (g + eps * g.mean().clamp_min(torch.finfo(torch.float32).tiny))
+    def ratio(p, g): return None if p is None or g is None else p / _floored(g, eps)
     return {n: ratio(f_priv[n], f_gen[n]) for n in f_priv}, None
 
 # %% ../nbs/03_engine.ipynb #5a1c0025
@@ -290,10 +314,10 @@ def compress(model: nn.Module, # the model, converted in place
              calib=None, # general calibration data (token tensors, a DataLoader or strings)
              sparsity: float=0.01, # fraction of each layer's entries kept in the Ortho stream
              method: str|None=None, # one of METHODS; None: the default for the data given (above)
-             mode: str|None=None, # "residual" or "outlier"; None: the mode of the default (as for `method`)
+             mode: str|None=None, # "residual", "outlier" or "revert"; None: the mode of the default (as for `method`)
              private=None, # the data to hide (same forms as `calib`), for "fisher_private" and "contrastive"
-             reference: nn.Module|None=None, # the model before fine-tuning, for "delta"
-             eps: float=0.01, # "contrastive" only: F_general's floor as a fraction of its per-layer mean
+             reference: nn.Module|None=None, # the model before fine-tuning: for "delta", "delta_fisher", mode "revert"
+             eps: float=0.01, # "contrastive", "delta_fisher": F_general's floor as a fraction of its per-layer mean
              seed: int=0, # "random" only
              group_size: int=128, # INT4 group size
              skip: Iterable[str]=("lm_head",), # layers to leave dense
@@ -312,7 +336,13 @@ def compress(model: nn.Module, # the model, converted in place
     check_sparsity(sparsity)
     check_mode(mode)
     check_group_size(group_size)
-    h, scores = selection(model, method, calib, private, reference, eps, seed, skip, tokenizer, max_length,
+    check_choice(method, "method", METHODS)
+    if mode == "revert" and reference is None:
+        raise ValueError("mode='revert' needs reference=, the model before fine-tuning")
+    # revert reads the reference itself: the selector sees it only if it ranks by it
+    sel_ref = None if mode == "revert" and "reference" not in METHOD_NEEDS[method] else reference
+    h, scores = selection(model, method, calib, private, sel_ref, eps, seed, skip, tokenizer, max_length,
                           progress, min_expert_tokens)
     return convert(model, sparsity, h, mode, group_size, skip, method=method, progress=progress,
-                   scores=scores, asymmetric=asymmetric, clip_search=clip_search)
+                   scores=scores, asymmetric=asymmetric, clip_search=clip_search,
+                   reference=reference if mode == "revert" else None)

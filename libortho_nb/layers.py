@@ -98,16 +98,17 @@ def from_linear(cls: OrthoLinear,
                 h: torch.Tensor|None=None, # curvature `[in]` or `[out, in]`; None ranks by magnitude
                 sparsity: float=0.01, # fraction of entries in the Ortho stream, in [0, 1)
                 group_size: int=128, # INT4 group size
-                mode: str="residual", # "residual" or "outlier" (see `decompose`)
+                mode: str="residual", # "residual", "outlier" or "revert" (see `decompose`)
                 scores: torch.Tensor|None=None, # `[out, in]` selection scores instead of `R^2 * H` (see `decompose`)
                 asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
                 clip_search: bool=False, # MSE-optimal clipping of each group's range
+                before: torch.Tensor|None=None, # "revert" only: the weight before fine-tuning, `[out, in]`
                ) -> OrthoLinear:
     "An `OrthoLinear` on `linear`'s device and dtype, computing its function up to the Base stream's rounding."
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"from_linear expects an nn.Linear, got {type(linear).__name__}")
     w = linear.weight.detach()
-    base, ortho = decompose(w, h, sparsity, mode, group_size, scores, asymmetric, clip_search)
+    base, ortho = decompose(w, h, sparsity, mode, group_size, scores, asymmetric, clip_search, before)
     layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, asymmetric,
                 device=w.device, dtype=w.dtype)
     layer.load_streams(base, ortho)

@@ -261,7 +261,7 @@ def check_csr(m: CSRMatrix, name: str="ortho"):
     return m
 
 # %% ../nbs/00_ops.ipynb #93db41c0
-MODES = ("residual", "outlier")
+MODES = ("residual", "outlier", "revert")
 
 # %% ../nbs/00_ops.ipynb #328b23f2
 def check_sparsity(sparsity):
@@ -284,6 +284,18 @@ def _check_scores(scores, w, h):
     if not scores.is_floating_point() or not torch.isfinite(scores).all():
         raise ValueError("scores must be a finite floating tensor")
 
+# %% ../nbs/00_ops.ipynb #3a7de07c
+def _check_before(before, w, mode):
+    "An error unless `before` is given exactly for mode 'revert' and is a finite weight of `w`'s shape."
+    if mode != "revert":
+        if before is not None: raise ValueError(f"before= is used by mode='revert' only, got mode={mode!r}")
+        return
+    if before is None:
+        raise ValueError("mode='revert' needs before=, the weight before fine-tuning (the selection goes back to it)")
+    check_weight(before, "before")
+    if tuple(before.shape) != tuple(w.shape):
+        raise ValueError(f"before must have the weight's shape {list(w.shape)}, got {list(before.shape)}")
+
 # %% ../nbs/00_ops.ipynb #7d7b17e2
 def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               h: torch.Tensor|None=None, # curvature `[in]` or `[out, in]`; None ranks by magnitude
@@ -293,6 +305,7 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               scores: torch.Tensor|None=None, # `[out, in]` selection scores replacing `R^2 * H` (`h` must be None)
               asymmetric: bool=False, # zero points in the Base stream (see `quantize_int4`)
               clip_search: bool=False, # MSE-optimal clipping of each group's range
+              before: torch.Tensor|None=None, # "revert" only: the weight before fine-tuning, `w`'s shape
              ) -> tuple[Int4Weight, CSRMatrix]:
     "Split `w` into a packed INT4 Base stream and a CSR Ortho stream of `round(sparsity * w.numel())` entries."
     check_weight(w)
@@ -300,15 +313,24 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
     check_mode(mode)
     check_group_size(group_size)
     if scores is not None: _check_scores(scores, w, h)
+    _check_before(before, w, mode)
     k = round(sparsity * w.numel())
-    if mode == "residual":
+    if mode == "revert":
+        acc = _acc(w.dtype)
+        delta = w.to(acc) - before.to(w.device, acc)
+        idx = select_topk(impact_scores(delta, h) if scores is None else scores, k)
+        merged = w.clone(memory_format=torch.contiguous_format)
+        merged.view(-1)[idx] = before.reshape(-1)[idx].to(w.device, w.dtype)
+        base = quantize_int4(merged, group_size, asymmetric, clip_search)
+        val = (w.to(acc) - dequantize_int4(base).to(acc)).view(-1)[idx].to(w.dtype)
+    elif mode == "residual":
         base = quantize_int4(w, group_size, asymmetric, clip_search)
         acc = _acc(w.dtype)
         # against Q(W) as the layer computes it, in w's dtype
         r = w.to(acc) - dequantize_int4(base).to(acc)
         idx = select_topk(impact_scores(r, h) if scores is None else scores, k)
         val = r.view(-1)[idx].to(w.dtype)
-    else:
+    else:                                                           # outlier
         idx = select_topk(impact_scores(w, h) if scores is None else scores, k)
         kept = w.clone(memory_format=torch.contiguous_format)
         kept.view(-1)[idx] = 0

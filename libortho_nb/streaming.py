@@ -344,6 +344,10 @@ def _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, ds
     if inputs not in INPUTS: raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
     check_sparsity(sparsity)
     check_mode(mode)
+    if mode == "revert":
+        raise ValueError("mode='revert' is not streamed: it needs the model before fine-tuning, which "
+                         "compress_checkpoint does not read; use compress(model, reference=before, mode='revert') "
+                         "and save_ortho")
     check_group_size(group_size)
     if method == "magnitude" and calib is not None:
         raise ValueError("method='magnitude' uses no calibration data; pass calib=None")
@@ -476,7 +480,7 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
                         calib=None, # calibration data (see `calibration_batches`); None for "magnitude"
                         sparsity: float=0.01, # fraction of each layer's entries kept in the Ortho stream
                         method: str="activation", # "activation" or "magnitude"
-                        mode: str="residual", # "residual" or "outlier"
+                        mode: str="residual", # "residual" or "outlier" ("revert" is refused: it needs a reference)
                         group_size: int=128, # INT4 group size
                         skip: Iterable[str]=("lm_head",), # layers to leave dense; must include lm_head
                         inputs: str="original", # calibrate on the outputs of the "original" or "decomposed" blocks

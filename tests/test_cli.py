@@ -94,3 +94,16 @@ def test_ten_megabyte_text_is_refused_in_one_line_without_the_memory(venv_bin, r
     assert code == 2 and len(err) == 1 and err[0].startswith("libortho: error:"), r.stdout
     assert "10500000 tokens" in err[0] and "--max-tokens 65536" in err[0], err
     assert rss_mb < 2000, rss_mb                    # scoring it at once would have asked for about 25 GB
+
+def test_compress_revert_against_the_base_model(venv_bin, root, tmp_path):
+    "`--mode revert` with `--reference`: the folder loads, generates at alpha 0 and 1; without --reference, one line, exit 2."
+    m = root / "models"
+    r = run(venv_bin, "compress", m / "llama-canaries", tmp_path / "rv", "--reference", m / "llama-base", "--method", "delta",
+            "--mode", "revert", "--sparsity", "0.01")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "mode: revert" in r.stdout.splitlines() and "method: delta" in r.stdout.splitlines(), r.stdout
+    for a in ("0", "1"):
+        g = run(venv_bin, "generate", tmp_path / "rv", "--alpha", a, "--prompt", "def ", "--max-new-tokens", "8")
+        assert g.returncode == 0, g.stderr[-3000:]
+    r = run(venv_bin, "compress", m / "llama-canaries", tmp_path / "rv2", "--mode", "revert", "--method", "random")
+    assert r.returncode == 2 and r.stderr.strip().startswith("libortho: error:") and "needs --reference" in r.stderr, r.stderr

@@ -149,6 +149,7 @@ def privacy_metrics(model: nn.Module, # a byte-level causal LM (a converted one 
                     held_tokens: int=32_768, # held-out bytes scored
                     seq_len: int=128, # window of the held-out score (the fine-tuning's context length)
                     seed: int=0, # which candidates
+                    domain_stream: torch.Tensor|None=None, # bytes of the fine-tuning's own text: adds `domain_bpb`
                    ) -> dict:
     "Extraction rate, exposure (mean and max, two estimates) and held-out bits per byte of `model`."
     if not canaries: raise ValueError("canaries is empty")
@@ -161,10 +162,12 @@ def privacy_metrics(model: nn.Module, # a byte-level causal LM (a converted one 
         ext.append(greedy_completion(model, c.prefix, len(c.secret.encode())) == c.secret)
     bpb = bits_per_byte(model, held_stream, seq_len, max_tokens=held_tokens)
     t = torch.tensor
+    domain = {} if domain_stream is None else dict(domain_bpb=bits_per_byte(model, domain_stream, seq_len,
+                                                                            max_tokens=held_tokens))
     return dict(extraction=sum(ext) / len(ext), exposure_mean=t(e_skew).mean().item(),
                 exposure_max=t(e_skew).max().item(),
                 exposure_sample_mean=t(e_samp).mean().item(), exposure_sample_max=t(e_samp).max().item(),
-                held_bpb=bpb, held_ppl=2 ** bpb)
+                held_bpb=bpb, held_ppl=2 ** bpb) | domain
 
 # %% ../../nbs/lab/07_privacy.ipynb #26228a2f
 GRID_KEYS = ["method", "mode", "sparsity", "alpha"]
@@ -185,6 +188,7 @@ def privacy_grid(model: nn.Module, # the dense fine-tuned model (left untouched)
                  group_size: int=64, # INT4 group size
                  out_csv: str|os.PathLike|None=None, # append rows here; rows already in it are not measured again
                  progress: bool=True,
+                 reference: nn.Module|None=None, # the model before fine-tuning, for mode "revert" (see `convert`)
                  **metrics_kw, # n_candidates, held_tokens, seq_len, seed of `privacy_metrics`
                 ) -> pd.DataFrame:
     "Measure `privacy_metrics` over methods x modes x sparsities x alphas; returns every row (old and new)."
@@ -204,7 +208,7 @@ def privacy_grid(model: nn.Module, # the dense fine-tuned model (left untouched)
         if not wanted: continue
         h, scores = selections[meth]
         conv = convert(copy.deepcopy(model), s, h, mode, group_size, method=meth.split(":")[0], scores=scores,
-                       progress=False)
+                       progress=False, reference=reference if mode == "revert" else None)
         for a in wanted:
             if mode == "residual" and a == 0:
                 if int4 is None:
