@@ -36,20 +36,22 @@ def check_patterns(skip, arg="skip"):
 
 # %% ../nbs/02_calibration.ipynb #6d73ff93
 def _is_router(module: nn.Module) -> bool:
-    "Whether `module` is an MoE router by its class (HunYuan's `...Gate` holds its gate as an `nn.Linear` `wg`)."
+    "Whether `module` is an MoE router or a sparse-attention indexer by its class (HunYuan's `...Gate` holds an `nn.Linear`)."
     name = type(module).__name__
-    return name.endswith("Gate") or "Router" in name
+    return name.endswith(("Gate", "Indexer")) or "Router" in name
 
 # %% ../nbs/02_calibration.ipynb #888a383d
 def linear_layers(model: nn.Module, # any torch model
                   skip: Iterable[str]=(), # layers to leave out (see `matches`)
                  ) -> dict[str, nn.Module]:
-    "The `nn.Linear` and transformers `Conv1D` layers of `model` by name, in module order, except `skip`'s."
+    """The `nn.Linear` and transformers `Conv1D` layers of `model` by name, in module order, except `skip`'s, routers' and
+    those the model keeps in float32 (`_keep_in_fp32_modules`, which transformers' own quantizers leave unconverted too)."""
     skip = check_patterns(skip)
     linear = (nn.Linear, Conv1D)
     routers = {n for n, m in model.named_modules() if _is_router(m)}
-    def in_router(n): return n.rpartition(".")[0] in routers
-    return {n: m for n, m in model.named_modules() if isinstance(m, linear) and not matches(n, skip) and not in_router(n)}
+    keep = [k for k in (getattr(model, "_keep_in_fp32_modules", None) or []) if isinstance(k, str)]
+    def kept(n): return n.rpartition(".")[0] in routers or any(n == k or n.endswith("." + k) for k in keep)
+    return {n: m for n, m in model.named_modules() if isinstance(m, linear) and not matches(n, skip) and not kept(n)}
 
 # %% ../nbs/02_calibration.ipynb #834c49f7
 def linear_weight(layer: nn.Module) -> torch.Tensor:
