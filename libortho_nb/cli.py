@@ -178,6 +178,7 @@ def cmd_compress(a) -> dict:
     from libortho_nb.checkpoint import save_ortho, is_ortho_folder
     from libortho_nb.experts import param_summary
     from libortho_nb.gptq import gptq_compress, hessians
+    from libortho_nb.ops import BaseGrid
     check_method(a.method)
     check_gptq(a)
     src, out = model_folder(a.model_dir), Path(a.out_dir)
@@ -197,12 +198,12 @@ def cmd_compress(a) -> dict:
         private = [codec.encode(t)[:, :a.seq_len] for t in texts(a.private, "--private")][:a.max_windows]
     reference = load_model(a.reference) if a.reference else None
     t = time.perf_counter()
-    grid = dict(group_size=a.group_size, asymmetric=a.asymmetric, clip_search=a.clip_search)
+    grid = BaseGrid(a.group_size, a.asymmetric, a.clip_search)
     try:
-        if a.gptq: gptq_compress(model, hessians(model, calib, progress=False), a.sparsity, progress=False, **grid)
+        if a.gptq: gptq_compress(model, hessians(model, calib, progress=False), a.sparsity, progress=False, grid=grid)
         else:
             compress(model, calib, a.sparsity, a.method, a.mode, private=private, reference=reference,
-                     progress=False, **grid)
+                     progress=False, grid=grid)
     # e.g. a method without the data it needs: name the flags
     except ValueError as e:
         msg = str(e)
