@@ -43,11 +43,13 @@ def configs(grid):
             ortho("activation", "outlier", 0.01), ortho("magnitude", "residual", 0.01),
             ortho("random", "residual", 0.01), ortho("activation", "residual", 0.02),
             ortho("gptq", "residual", 0.005, "gptq"), ortho("fisher", "residual", 0.01),
-            ortho("magnitude", "outlier", 0.01), ortho("fisher", "outlier", 0.01), ortho("random", "outlier", 0.01),
-            ortho("gptq", "residual", 0.02, "gptq"),
+            ortho("magnitude", "outlier", 0.01), ortho("fisher", "outlier", 0.01),
+            # GPTQ at the issue's RTN settings, then the other rows the issue names
+            gptq(128, False, False), gptq(128, True, False), gptq(32, True, False),
+            rtn(128, True, False), rtn(64, False, False), dict(quantizer="dense", dtype="bfloat16"),
+            ortho("random", "outlier", 0.01), ortho("gptq", "residual", 0.02, "gptq"),
             ortho("activation", "outlier", 0.005), ortho("activation", "outlier", 0.02),
-            gptq(128, False, False), rtn(128, True, False), rtn(64, False, False), rtn(64, True, False),
-            rtn(32, True, True), dict(quantizer="dense", dtype="bfloat16")]
+            rtn(64, True, False), rtn(32, True, True)]
     if grid == "full":
         rows += [ortho(sel, mode, s) for sel in ("magnitude", "fisher", "random") for mode in ("residual", "outlier")
                  for s in (0.005, 0.02)]

@@ -20,7 +20,7 @@ from safetensors import safe_open, SafetensorError
 from fastcore.basics import patch
 from .checks import check_choice
 from .atomic import atomic_folder
-from .ops import CSRMatrix, check_csr, check_flag, check_group_size, check_mode, check_sparsity
+from .ops import BaseGrid, CSRMatrix, check_csr, check_flag, check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
 from .engine import METHODS, ortho_layers
 from .experts import rebuild_on_meta
@@ -97,6 +97,12 @@ def post_init(self: LibOrthoConfig):
     for name, a in self.alphas.items(): check_alpha(a)
     extra = set(self.magnitude_layers) - set(self.layers)
     if extra: raise ValueError(f"magnitude_layers name layers that are not in layers: {sorted(extra)[:5]}")
+
+# %% ../nbs/03b_checkpoint.ipynb #b9a1d009
+@patch(as_prop=True)
+def grid(self: LibOrthoConfig) -> BaseGrid:
+    "The `BaseGrid` every converted layer was made with."
+    return BaseGrid(self.group_size, self.asymmetric, self.clip_search)
 
 # %% ../nbs/03b_checkpoint.ipynb #843b0f1e
 def layer_keys(layer: OrthoLinear) -> tuple[str, ...]:

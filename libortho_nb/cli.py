@@ -13,7 +13,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CLIError', 'model_folder', 'load_model', 'TextCodec', 'text_codec', 'read_text_file', 'read_bytes_file',
-           'continue_text', 'check_method', 'cmd_compress', 'cmd_generate', 'cmd_keygen', 'load_key',
+           'continue_text', 'check_method', 'check_gptq', 'cmd_compress', 'cmd_generate', 'cmd_keygen', 'load_key',
            'cmd_watermark_generate', 'detect_ids', 'prompt_context', 'cmd_watermark_detect', 'killswitch',
            'watermark_table', 'cmd_demo', 'main']
 
@@ -159,6 +159,18 @@ def check_method(method: str|None):
     if method is not None and method not in METHODS:
         raise CLIError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
 
+# %% ../nbs/90_cli.ipynb #c1a0e7a1
+def check_gptq(a):
+    "A `CLIError` unless the flags that come with `--gptq` are ones it uses: `--calib`, no selector's data, residual mode."
+    if not a.gptq: return
+    if not a.calib: raise CLIError("--gptq needs --calib: its error feedback uses the Hessians of calibration text")
+    given = [f for f, v in (("--method", a.method), ("--private", a.private), ("--reference", a.reference)) if v]
+    if given:
+        raise CLIError(f"--gptq chooses the Ortho entries inside its loop (SpQR) and does not use {', '.join(given)}")
+    if a.mode not in (None, "residual"):
+        raise CLIError(f"--gptq makes residual-mode layers only; drop --mode {a.mode}")
+
+
 # %% ../nbs/90_cli.ipynb #3c4986d4
 def cmd_compress(a) -> dict:
     "`libortho compress`: calibrate, convert and save; returns a summary."
@@ -166,7 +178,10 @@ def cmd_compress(a) -> dict:
     from libortho_nb.engine import compress, ortho_layers
     from libortho_nb.checkpoint import save_ortho, is_ortho_folder
     from libortho_nb.experts import param_summary
+    from libortho_nb.gptq import gptq_compress, hessians
+    from libortho_nb.ops import BaseGrid
     check_method(a.method)
+    check_gptq(a)
     src, out = model_folder(a.model_dir), Path(a.out_dir)
     if is_ortho_folder(src):
         raise CLIError(f"{src} is already compressed (its config.json has a libortho quantization_config); "
@@ -184,9 +199,12 @@ def cmd_compress(a) -> dict:
         private = [codec.encode(t)[:, :a.seq_len] for t in texts(a.private, "--private")][:a.max_windows]
     reference = load_model(a.reference) if a.reference else None
     t = time.perf_counter()
+    grid = BaseGrid(a.group_size, a.asymmetric, a.clip_search)
     try:
-        compress(model, calib, a.sparsity, a.method, a.mode, private=private, reference=reference,
-                 progress=False)
+        if a.gptq: gptq_compress(model, hessians(model, calib, progress=False), a.sparsity, progress=False, grid=grid)
+        else:
+            compress(model, calib, a.sparsity, a.method, a.mode, private=private, reference=reference,
+                     progress=False, grid=grid)
     # e.g. a method without the data it needs: name the flags
     except ValueError as e:
         msg = str(e)
@@ -199,7 +217,9 @@ def cmd_compress(a) -> dict:
     n = sum(l.in_features * l.out_features for l in layers.values())
     bits = sum(l.bits_per_param * l.in_features * l.out_features for l in layers.values()) / n
     ps = param_summary(model)                                       # what stayed dense is said too
-    return dict(out_dir=str(out), method=cfg.method, mode=cfg.mode, sparsity=cfg.sparsity, layers=len(layers),
+    return dict(out_dir=str(out), base="gptq" if a.gptq else "rtn", group_size=cfg.group_size,
+                asymmetric=cfg.asymmetric, clip_search=cfg.clip_search,
+                method=cfg.method, mode=cfg.mode, sparsity=cfg.sparsity, layers=len(layers),
                 ortho_nnz=sum(l.nnz for l in layers.values()),
                 bits_per_param=bits,
                 converted_params=ps["converted_params"], dense_params=ps["dense_params"],
@@ -478,6 +498,14 @@ def _positive(s):
     if v < 1: raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
     return v
 
+# %% ../nbs/90_cli.ipynb #c1a0e7a2
+def _even(s):
+    "argparse type: a positive even int (an INT4 group size)."
+    v = _positive(s)
+    if v % 2: raise argparse.ArgumentTypeError(f"must be a positive even integer, got {s}")
+    return v
+
+
 # %% ../nbs/90_cli.ipynb #9683b200
 def _nonneg(s):
     "argparse type: a finite float >= 0."
@@ -519,6 +547,11 @@ def _add_compress(sub):
     c.add_argument("--reference", metavar="MODEL_DIR",
                    help="the model before fine-tuning, for --method delta/delta_fisher "
                         "and --mode revert")
+    c.add_argument("--group-size", type=_even, default=128, help="INT4 group size of the Base stream")
+    c.add_argument("--asymmetric", action="store_true", help="a zero point per group in the Base grid")
+    c.add_argument("--clip-search", action="store_true", help="MSE-optimal clipping of each group's range")
+    c.add_argument("--gptq", action="store_true", help="the Base stream by GPTQ with the --calib Hessians, "
+                                                       "Ortho entries chosen in its loop (SpQR)")
     c.add_argument("--seq-len", type=_positive, default=256, help="tokens per calibration window")
     c.add_argument("--max-windows", type=_positive, default=64, help="calibration windows at most")
     c.set_defaults(run=_printer(cmd_compress))

@@ -13,7 +13,7 @@ from fastprogress.fastprogress import progress_bar
 from transformers import PreTrainedModel
 from transformers.quantizers.auto import AutoHfQuantizer, AutoQuantizationConfig
 from .checks import check_choice, check_int, check_real
-from .ops import check_flag, check_group_size, check_mode, check_sparsity
+from .ops import BaseGrid, base_grid, check_flag, check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
 from .experts import expert_layers, is_fused_experts, routed_tokens, unfuse_experts
 from .calibration import calibrate, linear_layers, linear_weight, matches, check_patterns
@@ -108,14 +108,15 @@ def convert(model: nn.Module, # the model, converted in place
             sparsity: float=0.01, # fraction of each layer's entries kept in the Ortho stream, in [0, 1)
             h: dict[str, torch.Tensor]|None=None, # `{layer name: curvature}` from `calibrate`; None: by magnitude
             mode: str="residual", # "residual", "outlier" or "revert" (see `decompose`)
-            group_size: int=128, # INT4 group size
+            group_size: int|None=None, # INT4 group size; None: 128, or `grid`'s
             skip: Iterable[str]=("lm_head",), # layers to leave dense (see `matches`)
             include_embeddings: bool=False, # must stay False: embeddings are lookup tables, not linear layers
             method: str|None=None, # how `h` was measured, recorded; default "magnitude" without h, or "custom"
             progress: bool=True, # show a progress bar
             scores: dict[str, torch.Tensor]|None=None, # `{layer name: [out, in] selection scores}` instead of `h`
-            asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
-            clip_search: bool=False, # MSE-optimal clipping of each group's range
+            asymmetric: bool|None=None, # zero points in the Base grid (see `quantize_int4`); None: False
+            clip_search: bool|None=None, # MSE-optimal clipping of each group's range; None: False
+            grid: BaseGrid|None=None, # the three above as one `BaseGrid` (then leave them None)
             reference: nn.Module|None=None, # mode "revert" only: the model before fine-tuning
            ) -> nn.Module:
     "Replace every `nn.Linear`/`Conv1D` of `model` not in `skip` by an `OrthoLinear`, in place; returns it."
@@ -126,9 +127,8 @@ def convert(model: nn.Module, # the model, converted in place
                          "nn.Embedding tables stay dense")
     check_sparsity(sparsity)
     check_mode(mode)
-    check_group_size(group_size)
-    check_flag(asymmetric, "asymmetric")
-    check_flag(clip_search, "clip_search")
+    grid = base_grid(grid, group_size, asymmetric, clip_search)
+    group_size, asymmetric, clip_search = grid.group_size, grid.asymmetric, grid.clip_search
     if ortho_layers(model):
         raise ValueError("model already has OrthoLinear layers; convert a fresh copy of the dense model")
     if (mode == "revert") != (reference is not None):
@@ -319,14 +319,15 @@ def compress(model: nn.Module, # the model, converted in place
              reference: nn.Module|None=None, # the model before fine-tuning: for "delta", "delta_fisher", mode "revert"
              eps: float=0.01, # "contrastive", "delta_fisher": F_general's floor as a fraction of its per-layer mean
              seed: int=0, # "random" only
-             group_size: int=128, # INT4 group size
+             group_size: int|None=None, # INT4 group size; None: 128, or `grid`'s
              skip: Iterable[str]=("lm_head",), # layers to leave dense
              tokenizer=None, # for text calibration data
              max_length: int|None=None, # truncate each text to this many tokens
              progress: bool=True, # show progress bars
              min_expert_tokens: int=8, # MoE: an expert routed fewer calibration tokens is ranked by magnitude
-             asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
-             clip_search: bool=False, # MSE-optimal clipping of each group's range
+             asymmetric: bool|None=None, # zero points in the Base grid (see `quantize_int4`); None: False
+             clip_search: bool|None=None, # MSE-optimal clipping of each group's range; None: False
+             grid: BaseGrid|None=None, # the three above as one `BaseGrid` (then leave them None)
             ) -> nn.Module:
     "Rank every linear layer's entries with `method` and convert the layers to OrthoLinear in place; returns it."
     default = DEFAULT_GENERAL
@@ -335,7 +336,7 @@ def compress(model: nn.Module, # the model, converted in place
     method, mode = method or default["method"], mode or default["mode"]
     check_sparsity(sparsity)
     check_mode(mode)
-    check_group_size(group_size)
+    grid = base_grid(grid, group_size, asymmetric, clip_search)
     check_choice(method, "method", METHODS)
     if mode == "revert" and reference is None:
         raise ValueError("mode='revert' needs reference=, the model before fine-tuning")
@@ -343,6 +344,5 @@ def compress(model: nn.Module, # the model, converted in place
     sel_ref = None if mode == "revert" and "reference" not in METHOD_NEEDS[method] else reference
     h, scores = selection(model, method, calib, private, sel_ref, eps, seed, skip, tokenizer, max_length,
                           progress, min_expert_tokens)
-    return convert(model, sparsity, h, mode, group_size, skip, method=method, progress=progress,
-                   scores=scores, asymmetric=asymmetric, clip_search=clip_search,
+    return convert(model, sparsity, h, mode, skip=skip, method=method, progress=progress, scores=scores, grid=grid,
                    reference=reference if mode == "revert" else None)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from fastprogress.fastprogress import progress_bar
 from transformers import PreTrainedModel
 from .checks import check_real
-from .ops import (Int4Weight, CSRMatrix, _acc, _levels, _on_grid, check_flag, check_group_size,
+from .ops import (BaseGrid, Int4Weight, base_grid, CSRMatrix, _acc, _levels, _on_grid, check_flag, check_group_size,
                              check_sparsity, check_weight, csr_from_flat, dequantize_int4, fit_grid, pack_int4,
                              quantize_int4)
 from .layers import OrthoLinear
@@ -168,17 +168,20 @@ def gptq_decompose(w: torch.Tensor, # `[out_features, in_features]` weight
 def gptq_compress(model: nn.Module, # the model, converted in place
                   H: dict[str, torch.Tensor], # `{layer name: [in, in]}` from `hessians` (computed on the dense model)
                   sparsity: float=0.0, # Ortho fraction per layer, chosen in the loop (SpQR); 0: GPTQ alone
-                  group_size: int=128, # INT4 group size
-                  asymmetric: bool=False, # zero points
-                  clip_search: bool=False, # MSE-optimal clipping of each group's range
+                  group_size: int|None=None, # INT4 group size; None: 128, or `grid`'s
+                  asymmetric: bool|None=None, # zero points; None: False
+                  clip_search: bool|None=None, # MSE-optimal clipping of each group's range; None: False
                   act_order: bool=False, # columns by decreasing `diag H`
                   damp: float=0.01, # dampening fraction
                   skip: Iterable[str]=("lm_head",), # layers to leave dense
                   progress: bool=True, # a progress bar over layers
+                  grid: BaseGrid|None=None, # group_size, asymmetric and clip_search as one `BaseGrid`
                  ) -> nn.Module:
     "Replace every linear layer of `model` not in `skip` by an `OrthoLinear` whose streams `gptq_decompose` made."
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    grid = base_grid(grid, group_size, asymmetric, clip_search)
+    group_size, asymmetric, clip_search = grid.group_size, grid.asymmetric, grid.clip_search
     if ortho_layers(model): raise ValueError("model already has OrthoLinear layers; start from the dense model")
     todo = linear_layers(model, check_patterns(skip))
     if not isinstance(H, dict): raise TypeError(f"H must be a dict {{layer name: [in, in]}}, got {type(H).__name__}")

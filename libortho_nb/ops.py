@@ -12,9 +12,9 @@ from .checks import check_choice, check_int, check_real
 
 # %% auto #0
 __all__ = ['CLIP_RATIOS', 'MODES', 'check_weight', 'Int4Weight', 'check_group_size', 'check_flag', 'fit_grid', 'pack_int4',
-           'quantize_int4', 'unpack_int4', 'dequantize_int4', 'impact_scores', 'select_topk', 'CSRMatrix',
-           'index_dtype', 'csr_from_flat', 'csr_to_dense', 'check_csr', 'check_sparsity', 'check_mode', 'decompose',
-           'storage_bits', 'int4_linear', 'csr_linear', 'relative_error']
+           'quantize_int4', 'unpack_int4', 'dequantize_int4', 'BaseGrid', 'base_grid', 'impact_scores', 'select_topk',
+           'CSRMatrix', 'index_dtype', 'csr_from_flat', 'csr_to_dense', 'check_csr', 'check_sparsity', 'check_mode',
+           'decompose', 'storage_bits', 'int4_linear', 'csr_linear', 'relative_error']
 
 # %% ../nbs/00_ops.ipynb #24aa374a
 def check_weight(w: torch.Tensor, # the weight to check, expected `[out_features, in_features]`
@@ -173,6 +173,33 @@ def dequantize_int4(base: Int4Weight, # a packed matrix from `quantize_int4`
     g = q.to(acc) * base.scales.to(acc)[..., None]                 # [out, G, gs]
     if base.zeros is not None: g = g + base.zeros.to(acc)[..., None]
     return g.view(base.shape[0], -1)[:, :base.shape[1]].to(dtype or base.scales.dtype)
+
+# %% ../nbs/00_ops.ipynb #b9a1d002
+@dataclass(frozen=True)
+class BaseGrid:
+    "The Base stream's INT4 grid: group size, zero points and clip search (see `quantize_int4`), checked when made."
+    group_size: int=128 # input columns that share one scale (positive, even)
+    asymmetric: bool=False # a zero point per group
+    clip_search: bool=False # MSE-optimal clipping of each group's range
+
+    def __post_init__(self):
+        check_group_size(self.group_size)
+        check_flag(self.asymmetric, "asymmetric")
+        check_flag(self.clip_search, "clip_search")
+
+# %% ../nbs/00_ops.ipynb #b9a1d006
+def base_grid(grid: BaseGrid|None=None, # the whole grid, or None
+              group_size: int|None=None, # or its fields, one by one (None: not given)
+              asymmetric: bool|None=None,
+              clip_search: bool|None=None,
+             ) -> BaseGrid:
+    "`grid`, or the `BaseGrid` of the loose fields given (defaults for the rest); an error if both are given."
+    given = {k: v for k, v in dict(group_size=group_size, asymmetric=asymmetric, clip_search=clip_search).items()
+             if v is not None}
+    if grid is None: return BaseGrid(**given)
+    if not isinstance(grid, BaseGrid): raise TypeError(f"grid must be a BaseGrid or None, got {type(grid).__name__}")
+    if given: raise ValueError(f"pass grid= or {', '.join(given)}=, not both (got grid={grid} and {given})")
+    return grid
 
 # %% ../nbs/00_ops.ipynb #dda2d4f3
 def impact_scores(residual: torch.Tensor, # `[out, in]`: each entry's perturbation (W - Q(W), or W itself)

@@ -18,7 +18,7 @@ from transformers import AutoConfig, GenerationConfig
 from safetensors import safe_open, SafetensorError
 from safetensors.torch import save_file
 from fastcore.basics import patch
-from .ops import check_flag, check_group_size, check_mode, check_sparsity
+from .ops import BaseGrid, base_grid, check_flag, check_group_size, check_mode, check_sparsity
 from .atomic import atomic_folder
 from .layers import OrthoLinear
 from .calibration import SecondMoments, calibration_batches, linear_layers, check_patterns
@@ -481,7 +481,7 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
                         sparsity: float=0.01, # fraction of each layer's entries kept in the Ortho stream
                         method: str="activation", # "activation" or "magnitude"
                         mode: str="residual", # "residual" or "outlier" ("revert" is refused: it needs a reference)
-                        group_size: int=128, # INT4 group size
+                        group_size: int|None=None, # INT4 group size; None: 128, or `grid`'s
                         skip: Iterable[str]=("lm_head",), # layers to leave dense; must include lm_head
                         inputs: str="original", # calibrate on the outputs of the "original" or "decomposed" blocks
                         tokenizer=None, # for text calibration data
@@ -490,14 +490,15 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
                         distributed: bool=False, # split the blocks across the ranks of the initialised group
                         attn_implementation: str|None=None, # as for `from_pretrained`; default: transformers'
                         progress: bool=True, # progress bar over blocks (rank 0)
-                        asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
-                        clip_search: bool=False, # MSE-optimal clipping of each group's range
+                        asymmetric: bool|None=None, # zero points in the Base grid (see `quantize_int4`); None: False
+                        clip_search: bool|None=None, # MSE-optimal clipping of each group's range; None: False
+                        grid: BaseGrid|None=None, # the three above as one `BaseGrid` (then leave them None)
                        ) -> str:
     "Decompose the checkpoint `src` block by block into `dst`, as `compress` + `save_ortho` would, one block in memory."
     src, dst = str(src), str(dst)
+    grid = base_grid(grid, group_size, asymmetric, clip_search)
+    group_size, asymmetric, clip_search = grid.group_size, grid.asymmetric, grid.clip_search
     skip = _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, dst)
-    check_flag(asymmetric, "asymmetric")
-    check_flag(clip_search, "clip_search")
     model = _skeleton(src, attn_implementation)
     ckpt = ShardedCheckpoint(src)
     keys = _check_keys(ckpt, model)

@@ -247,6 +247,15 @@ CLI_CASES = [
     ("compress sparsity 1", ["compress", "{t}/dense", "{t}/o4", "--sparsity", "1"], "must be in [0, 1)"),
     ("compress unknown method", ["compress", "{t}/dense", "{t}/o5", "--method", "hessian"], "--method"),
     ("compress missing model", ["compress", "{t}/nowhere", "{t}/o6"], "no such folder"),
+    ("compress odd group size", ["compress", "{t}/dense", "{t}/o7", "--group-size", "3"], "--group-size"),
+    ("compress group size 0", ["compress", "{t}/dense", "{t}/o8", "--group-size", "0"], "must be a positive integer"),
+    ("compress gptq without calib", ["compress", "{t}/dense", "{t}/o9", "--gptq"], "--gptq needs --calib"),
+    ("compress gptq with a method", ["compress", "{t}/dense", "{t}/o10", "--gptq", "--calib", "{t}/text.txt", "--method",
+                                     "fisher"], "does not use --method"),
+    ("compress gptq outlier", ["compress", "{t}/dense", "{t}/o11", "--gptq", "--calib", "{t}/text.txt", "--mode", "outlier"],
+     "residual-mode layers only"),
+    ("compress gptq revert", ["compress", "{t}/dense", "{t}/o12", "--gptq", "--calib", "{t}/text.txt", "--mode", "revert"],
+     "drop --mode revert"),
     ("unknown command", ["frobnicate"], "invalid choice"),
 ]
 

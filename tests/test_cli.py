@@ -28,6 +28,29 @@ def test_bad_input_is_one_line_and_exit_2(venv_bin, root, tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("libortho: error:") and says in lines[0], (args, r.stderr)
 
+def test_compress_grid_flags_are_stored(venv_bin, tmp_path):
+    "`libortho compress --group-size 32 --asymmetric --clip-search --gptq` in a fresh process: summary, config and layers agree."
+    from libortho_nb.testing import tiny_model
+    from libortho_nb.checkpoint import load_ortho
+    from libortho_nb.engine import ortho_layers
+    tiny_model("llama", vocab=256).save_pretrained(tmp_path / "dense")
+    (tmp_path / "calib.txt").write_text("Some calibration text, a few dozen bytes long.\n\nAnd a second paragraph.\n")
+    bits = {}
+    for flags in ([], ["--group-size", "32", "--asymmetric", "--clip-search", "--gptq"]):
+        out = tmp_path / f"o{len(bits)}"
+        r = run(venv_bin, "compress", tmp_path / "dense", out, "--calib", tmp_path / "calib.txt", *flags)
+        assert r.returncode == 0, r.stderr[-3000:]
+        s = dict(l.split(": ", 1) for l in r.stdout.splitlines())
+        bits[len(bits)] = float(s["bits_per_param"])
+        cfg = load_ortho(out).config.quantization_config
+        want = (32, True, True, "gptq") if flags else (128, False, False, "rtn")
+        assert (cfg.group_size, cfg.asymmetric, cfg.clip_search, s["base"]) == want, (s, cfg)
+        layers = ortho_layers(load_ortho(out)).values()
+        assert {(l.group_size, l.asymmetric) for l in layers} == {want[:2]}
+        stored = 8 * sum(l.base.nbytes + l.ortho.nbytes for l in layers) / sum(l.in_features * l.out_features for l in layers)
+        assert abs(bits[len(bits) - 1] - stored) < 1e-9, (bits, stored)  # what is printed is what the folder holds
+    assert bits[0] != bits[1], bits
+
 PROMPT = "def parse(text):"
 
 def shell(venv_bin, line, cwd):
