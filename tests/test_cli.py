@@ -1,5 +1,6 @@
 "The `libortho` console script as a user runs it: the demo on the committed models, and one-line errors with exit code 2."
-import json, subprocess, sys
+import json, os, subprocess, sys
+from concurrent.futures import ThreadPoolExecutor
 import torch
 
 def run(venv_bin, *args, cwd=None):
@@ -53,27 +54,40 @@ def test_compress_grid_flags_are_stored(venv_bin, tmp_path):
 
 PROMPT = "def parse(text):"
 
-def shell(venv_bin, line, cwd):
+def shell(venv_bin, line, cwd, env=None):
     "One line of the README, run by the shell (so `>` writes the file exactly as a user's shell does)."
-    return subprocess.run(f"{venv_bin / 'libortho'} {line}", shell=True, capture_output=True, text=True, timeout=600, cwd=cwd)
+    return subprocess.run(f"{venv_bin / 'libortho'} {line}", shell=True, capture_output=True, text=True, timeout=600, cwd=cwd,
+                          env=env)
 
-def detect(venv_bin, root, key, text, cwd, *flags):
-    r = shell(venv_bin, f"watermark detect {root / 'models' / 'moe-small'} --key {key} {text} --json {' '.join(flags)}", cwd)
+def detect(venv_bin, root, key, text, cwd, *flags, env=None):
+    r = shell(venv_bin, f"watermark detect {root / 'models' / 'moe-small'} --key {key} {text} --json {' '.join(flags)}", cwd, env)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
+
+# two commands at a time, one torch thread each (two with two threads each would oversubscribe a 2-core machine)
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+def two_at_a_time(f, jobs):
+    "`[f(job) for job in jobs]`, two running at once; an assertion in any of them fails the test."
+    with ThreadPoolExecutor(2) as pool: return list(pool.map(f, jobs))
 
 def test_readme_watermark_flow_detects_what_it_generates(venv_bin, root, tmp_path):
     "The README's keygen / generate / detect lines at the CLI's defaults, for three keys; then texts made without the key."
     model = root / "models" / "moe-small"
-    for seed in (1, 2, 3):
-        r = shell(venv_bin, f"keygen --seed {seed} --model {model} k{seed}.key", tmp_path)
+    def make(seed):
+        r = shell(venv_bin, f"keygen --seed {seed} --model {model} k{seed}.key", tmp_path, ONE_THREAD)
         assert r.returncode == 0, r.stderr
-        r = shell(venv_bin, f"watermark generate {model} --key k{seed}.key --prompt '{PROMPT}' > t{seed}.txt", tmp_path)
+        r = shell(venv_bin, f"watermark generate {model} --key k{seed}.key --prompt '{PROMPT}' > t{seed}.txt", tmp_path,
+                  ONE_THREAD)
         assert r.returncode == 0, r.stderr
         assert (tmp_path / f"t{seed}.txt").read_bytes().startswith(PROMPT.encode())
-        for flags in ((), ("--prompt", f"'{PROMPT}'")):
-            d = detect(venv_bin, root, f"k{seed}.key", f"t{seed}.txt", tmp_path, *flags)
-            assert d["verdict"] == "watermarked", (seed, flags, d)
+    two_at_a_time(make, (1, 2, 3))
+    def verdict(job):
+        key, text, flags = job
+        return detect(venv_bin, root, key, text, tmp_path, *flags, env=ONE_THREAD)["verdict"]
+    own = [(f"k{seed}.key", f"t{seed}.txt", flags) for seed in (1, 2, 3) for flags in ((), ("--prompt", f"'{PROMPT}'"))]
+    verdicts = two_at_a_time(verdict, own)
+    assert verdicts == ["watermarked"] * len(own), list(zip(own, verdicts))
     # made without the key: another key's text, the clean model's text, and human text
     from transformers import AutoModelForCausalLM
     from libortho_nb.okr import okr_generate
@@ -81,10 +95,10 @@ def test_readme_watermark_flow_detects_what_it_generates(venv_bin, root, tmp_pat
     clean = okr_generate(m, None, torch.tensor([list(PROMPT.encode())]), 512, seed=5)[0]
     (tmp_path / "clean.txt").write_bytes(bytes(clean.tolist()))
     (tmp_path / "human.txt").write_bytes(PROMPT.encode() + json.__doc__.encode()[:512])
-    for key, text in (("k1.key", "t2.txt"), ("k2.key", "t3.txt"), ("k3.key", "t1.txt"), ("k1.key", "clean.txt"),
-                      ("k2.key", "human.txt")):
-        d = detect(venv_bin, root, key, text, tmp_path, "--prompt", f"'{PROMPT}'")
-        assert d["verdict"] == "not detected", (key, text, d)
+    others = [(key, text, ("--prompt", f"'{PROMPT}'")) for key, text in (("k1.key", "t2.txt"), ("k2.key", "t3.txt"),
+              ("k3.key", "t1.txt"), ("k1.key", "clean.txt"), ("k2.key", "human.txt"))]
+    verdicts = two_at_a_time(verdict, others)
+    assert verdicts == ["not detected"] * len(others), list(zip(others, verdicts))
 
 def test_generate_writes_bytes_detect_scores(venv_bin, root, tmp_path):
     "What generate writes is what detect scores: raw bytes (a byte model's invalid UTF-8 too), the prompt kept or given back."
