@@ -23,6 +23,7 @@ import torch
 from transformers import AutoModelForCausalLM
 from libortho_nb.lab.corpus import stdlib_corpus, split_corpus, encode_bytes
 from libortho_nb.okr import WatermarkKey, apply_okr, remove_okr, find_routers, okr_target
+from okr_generation import router_inputs          # benchmarks/ is on the path when a script there runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,14 +31,6 @@ def seconds(fn):
     "Wall-clock and process CPU seconds of `fn()` (CPU time leaves out the time other jobs held the cores)."
     t, c = time.perf_counter(), time.process_time(); fn()
     return time.perf_counter() - t, time.process_time() - c
-
-def router_inputs(model, ids):
-    "The hidden states the first router sees on `ids`, `[N, hidden]`."
-    r = next(iter(find_routers(model).values())); seen = []
-    h = r.register_forward_hook(lambda m, args, out: seen.append(args[0].detach().reshape(-1, args[0].shape[-1])))
-    with torch.no_grad(): model(input_ids=ids)
-    h.remove()
-    return seen[0]
 
 def interleaved(fn, target, key, repeats):
     "Median (wall, CPU) seconds of `fn` clean and keyed (OKR applied to `target` around each keyed run), order alternating."
