@@ -3,7 +3,10 @@
 The child process counts the calls that write (file opens, safetensors' writer, renames, mkdir, copies; seen with
 `sys.setprofile`) and kills itself just before the k-th. For k spread over the whole run, the destination must then hold
 either the previous complete checkpoint or none (never a partial one that loads), and a rerun must complete. Reruns
-restart: they remove the hidden partial folder the killed run left and write everything again."""
+restart: they remove the hidden partial folder the killed run left and write everything again.
+
+Each run is its own process, forked from one server that imported torch and the library once (a fresh interpreter per run
+spent most of the test's time importing); the server never runs a tensor operation, so each fork starts clean."""
 import json, os, signal, subprocess, sys, textwrap
 from pathlib import Path
 import pytest, torch
@@ -11,44 +14,67 @@ from libortho_nb.atomic import partials
 from libortho_nb.checkpoint import load_ortho
 from libortho_nb.okr import WatermarkKey
 
-CHILD = textwrap.dedent('''
-    import os, signal, sys, torch
+SERVER = textwrap.dedent('''
+    import json, os, signal, sys, torch
     from pathlib import Path
     from libortho_nb.testing import tiny_model
     from libortho_nb.engine import compress
     from libortho_nb.checkpoint import save_ortho
     from libortho_nb.streaming import compress_checkpoint
     from libortho_nb.okr import WatermarkKey
-    what, dst, kill_at = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     WRITES = {"open", "serialize_file", "rename", "replace", "mkdir", "makedirs", "copyfile", "copy2", "write", "dump",
               "rmtree", "unlink", "fsync"}
-    count = 0
-    def watch(frame, event, arg):
-        global count
-        if event == "c_call" and getattr(arg, "__name__", "") in WRITES:
-            count += 1
-            if count == kill_at: os.kill(os.getpid(), signal.SIGKILL)
-    if what == "save_ortho":
-        sparsity = float(sys.argv[4])
-        m = compress(tiny_model("llama", vocab=256), sparsity=sparsity, method="magnitude", group_size=32, progress=False)
-        sys.setprofile(watch); save_ortho(m, dst); sys.setprofile(None)
-    elif what == "compress_checkpoint":
-        src = Path(sys.argv[4])
-        sys.setprofile(watch)
-        compress_checkpoint(src, dst, None, sparsity=0.05, method="magnitude", group_size=32, progress=False)
-        sys.setprofile(None)
-    elif what == "key":
-        k = WatermarkKey.from_seed(int(sys.argv[4]), 32, 8)
-        sys.setprofile(watch); k.save(dst); sys.setprofile(None)
-    print(count)
+    def run(what, dst, kill_at, arg):
+        "One run, in a forked child: count the writing calls and kill the process just before the `kill_at`-th."
+        count = 0
+        def watch(frame, event, a):
+            nonlocal count
+            if event == "c_call" and getattr(a, "__name__", "") in WRITES:
+                count += 1
+                if count == int(kill_at): os.kill(os.getpid(), signal.SIGKILL)
+        dst = Path(dst)
+        if what == "save_ortho":
+            m = compress(tiny_model("llama", vocab=256), sparsity=float(arg), method="magnitude", group_size=32,
+                         progress=False)
+            sys.setprofile(watch); save_ortho(m, dst); sys.setprofile(None)
+        elif what == "compress_checkpoint":
+            sys.setprofile(watch)
+            compress_checkpoint(Path(arg), dst, None, sparsity=0.05, method="magnitude", group_size=32, progress=False)
+            sys.setprofile(None)
+        elif what == "key":
+            k = WatermarkKey.from_seed(int(arg), 32, 8)
+            sys.setprofile(watch); k.save(dst); sys.setprofile(None)
+        return count
+    for line in sys.stdin:                                        # one JSON request a line; one JSON answer a line
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try: out = {"count": run(*json.loads(line))}
+            except BaseException as e: out = {"error": repr(e)}
+            os.write(w, json.dumps(out).encode()); os._exit(0)
+        os.close(w)
+        with os.fdopen(r) as f: got = f.read()
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        print(json.dumps({"code": code, **(json.loads(got) if got else {})}), flush=True)
 ''')
 
-def child(*args):
-    "Run the child; (returncode, the count of writes it saw when it was not killed)."
+@pytest.fixture(scope="module")
+def child():
+    "Run one child: `child(what, dst, kill_at, arg)` -> (returncode, the count of writes it saw when it was not killed)."
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-c", CHILD, *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode in (0, -signal.SIGKILL), r.stderr[-2000:]
-    return r.returncode, int(r.stdout.strip()) if r.returncode == 0 else None
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env=env)
+    def run(*args):
+        server.stdin.write(json.dumps([str(a) for a in args]) + "\n"); server.stdin.flush()
+        line = server.stdout.readline()
+        assert line, f"the fork server died (exit {server.poll()})"
+        r = json.loads(line)
+        assert "error" not in r, r["error"]
+        assert r["code"] in (0, -signal.SIGKILL), r
+        return r["code"], r.get("count") if r["code"] == 0 else None
+    yield run
+    server.stdin.close(); server.wait(timeout=60)
 
 def points(total, n=5):
     "n kill points spread over 1..total, first and last included."
@@ -57,7 +83,7 @@ def points(total, n=5):
 def sparsity_of(folder):
     return json.load(open(folder / "config.json"))["quantization_config"]["sparsity"]
 
-def test_save_ortho_killed_anywhere_leaves_old_or_nothing(tmp_path):
+def test_save_ortho_killed_anywhere_leaves_old_or_nothing(child, tmp_path):
     dst = tmp_path / "ckpt"
     code, _ = child("save_ortho", dst, 0, 0.02)                         # the previous complete checkpoint
     assert code == 0 and sparsity_of(dst) == 0.02
@@ -79,7 +105,7 @@ def test_save_ortho_killed_anywhere_leaves_old_or_nothing(tmp_path):
     load_ortho(dst)
     print(f"save_ortho: {total} writes, killed at {points(total)}: destination held {seen}")
 
-def test_compress_checkpoint_killed_anywhere_leaves_nothing(tmp_path):
+def test_compress_checkpoint_killed_anywhere_leaves_nothing(child, tmp_path):
     from libortho_nb.testing import tiny_model
     src = tmp_path / "dense"
     tiny_model("llama", vocab=256).save_pretrained(src, max_shard_size="40KB")
@@ -97,7 +123,7 @@ def test_compress_checkpoint_killed_anywhere_leaves_nothing(tmp_path):
     assert {p.name: p.read_bytes() for p in dst.iterdir()} == ref      # bit for bit what an uninterrupted run writes
     print(f"compress_checkpoint: {total} writes, killed at {points(total)}: no destination each time")
 
-def test_key_save_killed_anywhere_leaves_old_key(tmp_path):
+def test_key_save_killed_anywhere_leaves_old_key(child, tmp_path):
     dst = tmp_path / "k.key"
     assert child("key", dst, 0, 1)[0] == 0
     old = WatermarkKey.load(dst).fingerprint
