@@ -54,8 +54,11 @@ browser:
 	if [ -x "$(CHROMIUM)" ] && [ -x "$(CHROMEDRIVER)" ]; then echo "browser for the Voila test: $(CHROMIUM), $(CHROMEDRIVER)"; \
 	else sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium chromium-driver; fi
 
+# Two pytest workers at one torch thread each (as nbtest); a file's tests stay on one worker, so module fixtures are
+# built once; tests/conftest.py sends the slowest files first.
 pytest: $(STAMP) browser
-	LIBORTHO_CHROMIUM=$(CHROMIUM) LIBORTHO_CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/python -m pytest tests -q --durations=15
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIBORTHO_CHROMIUM=$(CHROMIUM) LIBORTHO_CHROMEDRIVER=$(CHROMEDRIVER) \
+	  $(BIN)/python -m pytest tests -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # The CPU backend's layer table (benchmarks/cpu_layers.py --help; writes results/cpu/layers.csv). BENCH_ARGS=--boost
 # raises this session's scheduler weight first on a shared machine; BENCH_ARGS=--quick runs two shapes only.
