@@ -36,6 +36,11 @@ class InputGram(SecondMoments):
         self.sums[name] += x.T @ x                                   # [in, in]
         self.counts[name] += x.shape[0]
 
+    def result(self) -> dict[str, torch.Tensor]:
+        "`{name: H [in, in]}` float32, `H = 2 X^T X / N`; an error if some layer saw no token."
+        _unfed(self.counts)
+        return {n: (2 * self.sums[n] / self.counts[n]).float() for n in self.layers}
+
 # %% ../nbs/03e_gptq.ipynb #c1de8867
 @torch.no_grad()
 def hessians(model: nn.Module, # a causal LM (transformers) or any module mapping ids to logits
@@ -58,8 +63,7 @@ def hessians(model: nn.Module, # a causal LM (transformers) or any module mappin
                 gram.mask = None if mask is None else mask.reshape(-1).to(dev)
                 _logits(model, ids.to(dev), None if mask is None else mask.to(dev))
     finally: model.train(was_training)
-    _unfed(gram.counts)
-    return {n: (2 * gram.sums[n] / gram.counts[n]).float() for n in layers}
+    return gram.result()
 
 # %% ../nbs/03e_gptq.ipynb #260c5303
 def _check_hessian(H, inn):
@@ -163,6 +167,21 @@ def gptq_decompose(w: torch.Tensor, # `[out_features, in_features]` weight
     idx = chosen.reshape(-1).nonzero().squeeze(1)
     return base, csr_from_flat(idx, ortho.reshape(-1)[idx].to(w.dtype), (out, inn))
 
+# %% ../nbs/03e_gptq.ipynb #1a549f96
+def _gptq_layer(lin: nn.Linear, # the dense layer
+                H: torch.Tensor, # its `[in, in]` Hessian
+                sparsity, group_size, asymmetric, clip_search, act_order=False, damp=0.01, # see `gptq_decompose`
+               ) -> OrthoLinear:
+    "An `OrthoLinear` (on `lin`'s device and dtype) holding the streams `gptq_decompose` makes of `lin`."
+    base, ortho = gptq_decompose(lin.weight.detach(), H, sparsity, group_size, asymmetric, clip_search, act_order,
+                                 damp)
+    w = lin.weight
+    layer = OrthoLinear(lin.in_features, lin.out_features, lin.bias is not None, group_size, asymmetric,
+                        device=w.device, dtype=w.dtype)
+    layer.load_streams(base, ortho)
+    if lin.bias is not None: layer.bias.data.copy_(lin.bias.detach())
+    return layer
+
 # %% ../nbs/03e_gptq.ipynb #9baf9f0d
 @torch.no_grad()
 def gptq_compress(model: nn.Module, # the model, converted in place
@@ -191,16 +210,10 @@ def gptq_compress(model: nn.Module, # the model, converted in place
     if tied: raise ValueError(f"{tied} share their weight with another module (tied embeddings): add them to skip")
     new = {}
     for name in (progress_bar(list(todo), leave=False) if progress else todo):
-        lin = _as_linear(todo[name])
         try:
-            base, ortho = gptq_decompose(lin.weight.detach(), H[name], sparsity, group_size, asymmetric, clip_search,
-                                         act_order, damp)
+            layer = _gptq_layer(_as_linear(todo[name]), H[name], sparsity, group_size, asymmetric, clip_search,
+                                act_order, damp)
         except (ValueError, TypeError) as e: raise type(e)(f"{name}: {e}") from e
-        w = lin.weight
-        layer = OrthoLinear(lin.in_features, lin.out_features, lin.bias is not None, group_size, asymmetric,
-                            device=w.device, dtype=w.dtype)
-        layer.load_streams(base, ortho)
-        if lin.bias is not None: layer.bias.data.copy_(lin.bias.detach())
         new[name] = layer.train(todo[name].training)
     for name, layer in new.items():
         parent, _, child = name.rpartition(".")

@@ -23,14 +23,17 @@ from .atomic import atomic_folder
 from .layers import OrthoLinear
 from .calibration import SecondMoments, calibration_batches, linear_layers, check_patterns
 from .checkpoint import LIBORTHO_CONFIG, LibOrthoConfig, tensors_digest, layer_keys
+from .gptq import InputGram, _gptq_layer
 
 # %% auto #0
-__all__ = ['ARCHITECTURES', 'STREAM_METHODS', 'INPUTS', 'INDEX', 'ShardedCheckpoint', 'copy_tensors', 'compress_checkpoint']
+__all__ = ['ARCHITECTURES', 'STREAM_METHODS', 'INPUTS', 'BASES', 'INDEX', 'ShardedCheckpoint', 'copy_tensors',
+           'compress_checkpoint']
 
 # %% ../nbs/03c_streaming.ipynb #39115459
 ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM")
 STREAM_METHODS = ("activation", "magnitude")
 INPUTS = ("original", "decomposed")
+BASES = ("rtn", "gptq")
 INDEX = "model.safetensors.index.json"
 
 # %% ../nbs/03c_streaming.ipynb #17bac455
@@ -270,9 +273,9 @@ def _load_block(model, ckpt, i, device):
 
 # %% ../nbs/03c_streaming.ipynb #3a1f4e3c
 @torch.no_grad()
-def _run_block(block, inputs, names=()):
-    "Run `inputs` through `block`; returns `(outputs, {name: H [in] float32})` for the layers `names` (relative)."
-    moments = SecondMoments({n: block.get_submodule(n) for n in names})
+def _run_block(block, inputs, names=(), gram=False):
+    "Run `inputs` through `block`; `(outputs, {name: H})` for the layers `names`: `[in]`, or `[in, in]` if `gram`."
+    moments = (InputGram if gram else SecondMoments)({n: block.get_submodule(n) for n in names})
     outs = []
     with moments:
         for hs, mask, (args, kwargs) in inputs:
@@ -283,13 +286,16 @@ def _run_block(block, inputs, names=()):
 
 # %% ../nbs/03c_streaming.ipynb #16cf7041
 @torch.no_grad()
-def _decompose_block(block, prefix, names, h, sparsity, mode, group_size, asymmetric=False, clip_search=False):
+def _decompose_block(block, prefix, names, h, sparsity, mode, group_size, asymmetric=False, clip_search=False,
+                     base="rtn"):
     "Convert the layers `names` of `block` in place; returns its tensors to write and `{full name: (nnz, sha256)}`."
     info = {}
     for n in names:
+        lin = block.get_submodule(n)
         try:
-            layer = OrthoLinear.from_linear(block.get_submodule(n), None if h is None else h[n], sparsity,
-                                            group_size, mode, asymmetric=asymmetric, clip_search=clip_search)
+            if base == "gptq": layer = _gptq_layer(lin, h[n], sparsity, group_size, asymmetric, clip_search)
+            else: layer = OrthoLinear.from_linear(lin, None if h is None else h[n], sparsity, group_size, mode,
+                                                  asymmetric=asymmetric, clip_search=clip_search)
         except (ValueError, TypeError) as e: raise type(e)(f"{prefix}{n}: {e}") from e
         parent, _, child = n.rpartition(".")
         setattr(block.get_submodule(parent), child, layer.eval())
@@ -337,8 +343,15 @@ def _plan(n_blocks, distributed):
     return rank, world, mine, (rank - 1 if rank > 0 else None), (rank + 1 if rank < world - 1 else None)
 
 # %% ../nbs/03c_streaming.ipynb #ccf97bf3
-def _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, dst):
-    if method not in STREAM_METHODS:
+def _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, dst, base="rtn"):
+    "`(skip patterns, method)` once every argument is checked; a `method` of None: \"activation\", \"custom\" for GPTQ."
+    if base not in BASES: raise ValueError(f"base must be one of {BASES}, got {base!r}")
+    gptq = base == "gptq"
+    if gptq and method is not None:
+        raise ValueError(f"base='gptq' chooses the Ortho entries inside its loop (SpQR) and takes no method; "
+                         f"got method={method!r}: leave it None")
+    method = ("custom" if gptq else "activation") if method is None else method
+    if not gptq and method not in STREAM_METHODS:
         why = " (Fisher curvature needs gradients through the whole model; use compress)" if method == "fisher" else ""
         raise ValueError(f"method must be one of {STREAM_METHODS} for streaming, got {method!r}{why}")
     if inputs not in INPUTS: raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
@@ -348,13 +361,15 @@ def _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, ds
         raise ValueError("mode='revert' is not streamed: it needs the model before fine-tuning, which "
                          "compress_checkpoint does not read; use compress(model, reference=before, mode='revert') "
                          "and save_ortho")
+    if gptq and mode != "residual": raise ValueError(f"base='gptq' makes residual-mode layers only, got mode={mode!r}")
     check_group_size(group_size)
     if method == "magnitude" and calib is not None:
         raise ValueError("method='magnitude' uses no calibration data; pass calib=None")
     if method == "activation" and calib is None:
         raise ValueError("method='activation' needs calibration data: pass calib=")
+    if gptq and calib is None: raise ValueError("base='gptq' needs calibration data for its Hessians: pass calib=")
     if os.path.abspath(src) == os.path.abspath(dst): raise ValueError("dst must differ from src")
-    return check_patterns(skip)
+    return check_patterns(skip), method
 
 # %% ../nbs/03c_streaming.ipynb #5001cbee
 def _shard(j, n): return f"model-{j:05d}-of-{n:05d}.safetensors"
@@ -387,6 +402,7 @@ class _Run:
     prev_rank: int|None      # the rank that sends this one its hidden states
     next_rank: int|None      # the rank this one sends them to
     progress: bool           # progress bar (shown on rank 0)
+    base: str = "rtn"        # "rtn" or "gptq": how each layer's Base stream is made
 
     def bar(self, it):
         return progress_bar(it, leave=False) if self.progress and self.prev_rank is None else it
@@ -419,28 +435,31 @@ def _steps(hs, pre, i):
 
 # %% ../nbs/03c_streaming.ipynb #7da2b199
 def _forward_blocks(run: _Run, hs, pre) -> dict:
-    "Run my blocks forward, measuring `H`, and send the result on; returns `{block: {layer: H}}`."
-    curvature = {}
+    "Run my blocks forward, measuring `H` (not for GPTQ), and send the result on; returns `{block: {layer: H}}`."
+    curvature, measure = {}, run.base == "rtn"
     for i in run.bar(run.mine):
         block = _load_block(run.model, run.ckpt, i, run.device)
-        hs, curvature[i] = _run_block(block, _steps(hs, pre, i), run.names[i])
+        hs, h = _run_block(block, _steps(hs, pre, i), run.names[i] if measure else ())
+        if measure: curvature[i] = h
         del block
     if run.next_rank is not None: _send(hs, run.next_rank)
     return curvature
 
 # %% ../nbs/03c_streaming.ipynb #0d82f28f
-def _decompose_blocks(run: _Run, calib_state, curvature: dict, inputs: str, sparsity, mode, group_size,
+def _decompose_blocks(run: _Run, calib_state, curvature: dict|None, inputs: str, sparsity, mode, group_size,
                       asymmetric=False, clip_search=False):
     "Decompose my blocks and write their shards; returns `(layer info, weight map, bytes written, other tensors' sha256)`."
     info, weight_map, total, sums = {}, {}, 0, {}
+    sent = curvature is not None                                    # `_forward_blocks` ran and sent the states on
     inline = calib_state is not None and not curvature              # calibrate block by block here
+    curvature = dict(curvature or {})
     hs, pre = calib_state if inline else (None, None)
+    gram = run.base == "gptq"
     for i in run.bar(run.mine):
         block = _load_block(run.model, run.ckpt, i, run.device)
-        if inline: outs, curvature[i] = _run_block(block, _steps(hs, pre, i), run.names[i])
-        tensors, layer_info = _decompose_block(block, f"model.layers.{i}.", run.names[i], curvature.pop(i,
-                                                                                                        None),
-                                               sparsity, mode, group_size, asymmetric, clip_search)
+        if inline: outs, curvature[i] = _run_block(block, _steps(hs, pre, i), run.names[i], gram)
+        tensors, layer_info = _decompose_block(block, f"model.layers.{i}.", run.names[i], curvature.pop(i, None),
+                                               sparsity, mode, group_size, asymmetric, clip_search, run.base)
         if inline: hs = _run_block(block, _steps(hs, pre, i))[0] if inputs == "decomposed" else outs
         save_file(tensors, os.path.join(run.dst, run.shard(i)), metadata={"format": "pt"})
         info.update(layer_info)
@@ -449,7 +468,7 @@ def _decompose_blocks(run: _Run, calib_state, curvature: dict, inputs: str, spar
         weight_map.update(dict.fromkeys(tensors, run.shard(i)))
         total += sum(t.numel() * t.element_size() for t in tensors.values())
         del block, tensors
-    if inline and run.next_rank is not None: _send(hs, run.next_rank)
+    if inline and not sent and run.next_rank is not None: _send(hs, run.next_rank)
     return info, weight_map, total, sums
 
 # %% ../nbs/03c_streaming.ipynb #c9441ab0
@@ -479,7 +498,7 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
                         dst: str|os.PathLike, # the output folder: created, must be empty
                         calib=None, # calibration data (see `calibration_batches`); None for "magnitude"
                         sparsity: float=0.01, # fraction of each layer's entries kept in the Ortho stream
-                        method: str="activation", # "activation" or "magnitude"
+                        method: str|None=None, # "activation" or "magnitude"; None: "activation" (none for GPTQ)
                         mode: str="residual", # "residual" or "outlier" ("revert" is refused: it needs a reference)
                         group_size: int|None=None, # INT4 group size; None: 128, or `grid`'s
                         skip: Iterable[str]=("lm_head",), # layers to leave dense; must include lm_head
@@ -493,12 +512,13 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
                         asymmetric: bool|None=None, # zero points in the Base grid (see `quantize_int4`); None: False
                         clip_search: bool|None=None, # MSE-optimal clipping of each group's range; None: False
                         grid: BaseGrid|None=None, # the three above as one `BaseGrid` (then leave them None)
+                        base: str="rtn", # Base stream: "rtn" (round to nearest) or "gptq" (`gptq_decompose`, residual)
                        ) -> str:
     "Decompose the checkpoint `src` block by block into `dst`, as `compress` + `save_ortho` would, one block in memory."
     src, dst = str(src), str(dst)
     grid = base_grid(grid, group_size, asymmetric, clip_search)
     group_size, asymmetric, clip_search = grid.group_size, grid.asymmetric, grid.clip_search
-    skip = _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, dst)
+    skip, method = _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, dst, base)
     model = _skeleton(src, attn_implementation)
     ckpt = ShardedCheckpoint(src)
     keys = _check_keys(ckpt, model)
@@ -512,10 +532,12 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
         dist.barrier()                                  # every rank has checked dst before any writes to it
     names = {i: [n[len(f"model.layers.{i}."):] for n in todo if n.startswith(f"model.layers.{i}.")] for i in mine}
     with _output_folder(dst, distributed) as out:
-        run = _Run(model, ckpt, out, torch.device(device), n_blocks, mine, names, prev_rank, next_rank, progress)
-        calib_state = _calibration_inputs(run, calib, tokenizer, max_length) if method == "activation" else None
+        run = _Run(model, ckpt, out, torch.device(device), n_blocks, mine, names, prev_rank, next_rank, progress,
+                   base)
+        calibrate = method == "activation" or base == "gptq"
+        calib_state = _calibration_inputs(run, calib, tokenizer, max_length) if calibrate else None
         two_phase = calib_state is not None and world > 1 and inputs == "original"
-        curvature = _forward_blocks(run, *calib_state) if two_phase else {}
+        curvature = _forward_blocks(run, *calib_state) if two_phase else None
         part = _decompose_blocks(run, calib_state, curvature, inputs, sparsity, mode, group_size, asymmetric,
                                  clip_search)
         if rank == 0:

@@ -6,7 +6,7 @@ import pytest
 
 # The library from the bottom up; a module may import only modules before it. `lab` builds on all of them.
 ORDER = ["checks", "atomic", "ops", "layers", "experts", "kernels.csr", "kernels.dual_gemm", "kernels.cpu", "calibration",
-         "engine", "checkpoint", "streaming", "gptq",
+         "engine", "checkpoint", "gptq", "streaming",
          "okr", "detector", "testing", "cli", "__init__"]
 LAB = ["lab.corpus", "lab.training", "lab.canaries", "lab.privacy", "lab.okr_eval", "lab.real", "lab.explorers"]
 

@@ -1,4 +1,4 @@
-"compress_checkpoint split across 2 torchrun ranks (gloo on CPU) writes the same folder, byte for byte, as one process."
+"compress_checkpoint split across 2 torchrun ranks (gloo on CPU) writes the same folder, byte for byte, as one process (RTN and GPTQ Base)."
 import json, os, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
@@ -7,7 +7,8 @@ from libortho_nb.testing import tiny_model
 from libortho_nb.streaming import compress_checkpoint
 
 VARIANTS = {"activation": dict(method="activation"), "decomposed": dict(method="activation", inputs="decomposed"),
-            "magnitude": dict(method="magnitude")}
+            "magnitude": dict(method="magnitude"), "gptq": dict(base="gptq"),
+            "gptq_decomposed": dict(base="gptq", inputs="decomposed")}
 
 SCRIPT = textwrap.dedent('''
     import json, os, sys
@@ -24,7 +25,7 @@ SCRIPT = textwrap.dedent('''
     calib = torch.load(os.path.join(out, "calib.pt"))
     for name, kw in variants.items():
         loaded.clear()
-        st.compress_checkpoint(src, os.path.join(out, name), None if kw["method"] == "magnitude" else calib,
+        st.compress_checkpoint(src, os.path.join(out, name), None if kw.get("method") == "magnitude" else calib,
                                sparsity=0.05, group_size=32, distributed=True, progress=False, **kw)
         json.dump(loaded, open(os.path.join(out, f"{name}.rank{rank}.json"), "w"))
     dist.destroy_process_group()
@@ -49,7 +50,7 @@ def run(tmp_path_factory):
         single = {}
         for name, kw in VARIANTS.items():
             single[name] = root / "single" / name
-            compress_checkpoint(src, single[name], None if kw["method"] == "magnitude" else calib, sparsity=0.05,
+            compress_checkpoint(src, single[name], None if kw.get("method") == "magnitude" else calib, sparsity=0.05,
                                 group_size=32, progress=False, **kw)
     finally: torch.set_num_threads(threads)
     script = root / "stream.py"; script.write_text(SCRIPT)
@@ -73,7 +74,7 @@ def test_two_ranks_write_the_single_process_folder(run, variant):
 def test_each_rank_materializes_only_its_blocks(run, variant):
     _, dist_out = run
     loaded = [json.loads((dist_out / f"{variant}.rank{r}.json").read_text()) for r in range(2)]
-    # activation with original inputs: forward pass, then decomposition, each reading the rank's blocks once
-    twice = variant == "activation"
+    # original-input calibration: forward pass, then decomposition, each reading the rank's blocks once
+    twice = variant in ("activation", "gptq")
     assert loaded[0] == ([0, 1, 0, 1] if twice else [0, 1]), loaded
     assert loaded[1] == ([2, 3, 2, 3] if twice else [2, 3]), loaded
