@@ -159,7 +159,7 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     llr, kl, var = (torch.zeros(K, n, device=dev) for _ in range(3))
     changed_all = torch.zeros(K, n, dtype=torch.bool, device=dev)
     if n == 0: return llr, kl, var, torch.zeros(0, dtype=torch.bool, device=dev), changed_all
-    xr, lg, s, w_src, idx = select(router, x)
+    xr, lg, s, w_src, idx = select(router, x, *ROUTERS[type(router)].inputs(block))
     k, E = idx.shape[1], s.shape[1]
     top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)                  # [n, E]
     safe = safe_set(s, top, settings, lg)
@@ -180,8 +180,8 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
         if len(rows) == 0: continue
         # [m, k]
         kidx = torch.topk(s[rows].masked_fill(~new_top[rows], float("-inf")), k, dim=-1, sorted=sorted_)[1]
-        kw = weights(router, lg[rows], w_src[rows].gather(1, kidx))
-        cw = weights(router, lg[rows], w_src[rows].gather(1, idx[rows]))
+        kw = weights(router, lg[rows], w_src[rows].gather(1, kidx), xr[rows])
+        cw = weights(router, lg[rows], w_src[rows].gather(1, idx[rows]), xr[rows])
         # the final norm's input had the key chosen
         hk = h[rows] + scale * (moe_out(rows, kidx, kw) - moe_out(rows, idx[rows], cw))
         llr[i, rows], kl[i, rows], var[i, rows] = token_divergences(head(norm(hk)).float().log_softmax(-1),

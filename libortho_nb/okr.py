@@ -54,7 +54,13 @@ from transformers.models.flint.modeling_flint import FlintTopKRouter
 from transformers.models.kolibri1.modeling_kolibri1 import Kolibri1TopKRouter
 from transformers.models.laguna.modeling_laguna import LagunaTopKRouter
 from transformers.models.minimax_m3_vl.modeling_minimax_m3_vl import MiniMaxM3VLTopKRouter
+from transformers.models.afmoe.modeling_afmoe import AfmoeTokenChoiceRouter
+from transformers.models.minimax_m2.modeling_minimax_m2 import MiniMaxM2TopKRouter
+from transformers.models.hy_v3.modeling_hy_v3 import HYV3TopKRouter
+from transformers.models.lfm2_moe.modeling_lfm2_moe import Lfm2MoeTopKRouter
+from transformers.models.ernie4_5_moe.modeling_ernie4_5_moe import Ernie4_5_MoeTopKRouter
 from transformers.utils import is_torch_greater_or_equal
+from transformers.utils.generic import maybe_autocast
 from .checks import check_choice, check_int, check_real
 from .atomic import atomic_file
 
@@ -342,17 +348,19 @@ class RouterFamily:
     "How one router class routes, as the functions OKR routes with; unpacks as `(select, weights, sorted)`."
     family: str                  # one of `FAMILIES`
     computes: str                # what the class computes, in one line
-    select: Callable             # `(router, hidden_states, values=False) -> (x, logits, s, w_src, idx[, w])`
-    weights: Callable            # `(router, logits, w) -> router_scores`, `w` the weight scores of the selected experts
+    select: Callable             # `(router, hidden_states, *inputs, values=False) -> (x, logits, s, w_src, idx[, w])`
+    weights: Callable            # `(router, logits, w, x) -> router_scores`: `w` the selected experts' weight scores, `x` select's
     sorted: bool = True          # its top-k is sorted by score
     nonneg: bool = True          # its selection scores are never negative: the boundary threshold is `rho * s_(k)`
     scores_are_weights: bool = False  # the weights are taken from the selection scores themselves
     gate: Callable = lambda r: r.weight  # its `[num_experts, hidden_size]` projection
+    inputs: Callable = lambda block: ()  # what its MoE block passes the router after the hidden states (a bias it holds)
 
     def __iter__(self): return iter((self.select, self.weights, self.sorted))
 
 # %% ../nbs/10_okr.ipynb #04174c3c
-FAMILIES = ("softmax", "softmax, grouped", "sigmoid", "sigmoid, bias", "sigmoid, bias, grouped", "top-k of logits")
+FAMILIES = ("softmax", "softmax, grouped", "sigmoid", "sigmoid, bias", "sigmoid, bias, grouped", "top-k of logits",
+            "softmax, bias")
 
 def _out(x, logits, s, w_src, idx, values, w=None):
     "`select`'s return: with `values` also the weight scores at `idx` (a gather unless given)."
@@ -450,12 +458,12 @@ def _sigmoid_select(r, hidden_states, values=False):
     w, idx = torch.topk(scores, r.top_k, dim=-1)
     return _out(x, logits, scores, scores, idx, values, w)
 
-def _minimax_m3_select(r, hidden_states, values=False):
-    "MiniMax-M3: logits in the gate's dtype, sigmoid in float32 + selection bias, unsorted top-k."
+def _minimax_m3_select(r, hidden_states, bias=None, values=False):
+    "MiniMax-M3 (and M2, whose block passes the `bias`): logits in the gate's dtype, sigmoid in float32 + bias, unsorted top-k."
     x = hidden_states.reshape(-1, r.hidden_dim)
     logits = F.linear(x.to(r.weight.dtype), r.weight)
     scores = F.sigmoid(logits.float())
-    choice = scores + r.e_score_correction_bias
+    choice = scores + (r.e_score_correction_bias if bias is None else bias)
     return _out(x, logits, choice, scores, torch.topk(choice, r.top_k, dim=-1, sorted=False)[1], values)
 
 def _laguna_select(r, hidden_states, values=False):
@@ -477,24 +485,62 @@ def _kolibri_select(r, hidden_states, values=False):
     choice = logits + r.e_score_correction_bias
     return _out(x, logits, choice, logits, torch.topk(choice, r.top_k, dim=-1)[1], values)
 
+# %% ../nbs/10_okr.ipynb #b1a5e0c1
+def _afmoe_select(r, hidden_states, expert_bias, values=False):
+    "AfMoE: its `gate` Linear, logits cast to float32, sigmoid + the block's `expert_bias`, sorted top-k."
+    x = hidden_states.view(-1, hidden_states.shape[-1])
+    logits = r.gate(x).to(torch.float32)                                    # [N, E]
+    scores = torch.sigmoid(logits)
+    choice = scores + expert_bias
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=1)[1], values)
+
+def _hy_v3_select(r, hidden_states, bias, values=False):
+    "HY-V3 (and Dots3-Note's vision router): float32 logits, sigmoid + the block's bias, unsorted top-k."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    logits = F.linear(x.float(), r.weight.float())
+    scores = torch.sigmoid(logits)
+    choice = scores + bias
+    return _out(x, logits, choice, scores, torch.topk(choice, r.top_k, dim=-1, sorted=False)[1], values)
+
+def _lfm2_select(r, hidden_states, expert_bias=None, values=False):
+    "LFM2-MoE: logits and sigmoid in the hidden dtype; + the block's `expert_bias` if `use_expert_bias`; sorted top-k."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    logits = F.linear(x, r.weight)
+    scores = logits.sigmoid()
+    if not r.use_expert_bias:
+        w, idx = torch.topk(scores, k=r.top_k, dim=-1)
+        return _out(x, logits, scores.float(), scores, idx, values, w)
+    choice = scores + expert_bias                                           # float32: the bias is
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1)[1], values)
+
+def _ernie_select(r, hidden_states, values=False):
+    "Ernie-4.5-MoE: float32 logits and softmax (autocast off) + `moe_statics`' bias, sorted top-k."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    with maybe_autocast(device_type=x.device.type, enabled=False):
+        logits = F.linear(x.float(), r.weight.float())
+        probs = F.softmax(logits, dim=1, dtype=torch.float)
+        choice = r.moe_statics(probs)                                       # probs + e_score_correction_bias
+        return _out(x, logits, choice, probs, torch.topk(choice, r.top_k, dim=-1)[1], values)
+
+
 # %% ../nbs/10_okr.ipynb #838a0128
 def _renorm(w): return w / w.sum(dim=-1, keepdim=True)
-def _mixtral_weights(r, logits, w): return _renorm(w)
-def _qwen_weights(r, logits, w): return (_renorm(w) if r.norm_topk_prob else w).to(logits.dtype)
-def _cast_weights(r, logits, w): return w.to(logits.dtype)
-def _hunyuan_weights(r, logits, w): return _renorm(w).to(logits.dtype)
-def _renorm_cast_weights(r, logits, w): return _renorm(w).to(logits.dtype)       # Qwen3.5-MoE: always renormalised
-def _deepseek_weights(r, logits, w):
+def _mixtral_weights(r, logits, w, x): return _renorm(w)
+def _qwen_weights(r, logits, w, x): return (_renorm(w) if r.norm_topk_prob else w).to(logits.dtype)
+def _cast_weights(r, logits, w, x): return w.to(logits.dtype)
+def _hunyuan_weights(r, logits, w, x): return _renorm(w).to(logits.dtype)
+def _renorm_cast_weights(r, logits, w, x): return _renorm(w).to(logits.dtype)       # Qwen3.5-MoE: always renormalised
+def _deepseek_weights(r, logits, w, x):
     if r.norm_topk_prob: w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
     return w * r.routed_scaling_factor
-def _scaled_weights(r, logits, w): return w * r.routed_scaling_factor
-def _gpt_oss_weights(r, logits, w): return F.softmax(w, dim=1, dtype=w.dtype)
-def _aria_weights(r, logits, w): return F.softmax(w, dim=-1)
-def _minimax_m3_weights(r, logits, w): return w / w.sum(dim=-1, keepdim=True)
-def _laguna_weights(r, logits, w): return _renorm(w).to(r.weight.dtype)       # the hidden dtype, as for Granite
-def _kolibri_weights(r, logits, w): return _sigmoid_weights(r, logits, w.sigmoid())
-def _sigmoid_weights(r, logits, w): return _renorm(w) if r.norm_topk_prob else w
-def _cohere2_weights(r, logits, w):
+def _scaled_weights(r, logits, w, x): return w * r.routed_scaling_factor
+def _gpt_oss_weights(r, logits, w, x): return F.softmax(w, dim=1, dtype=w.dtype)
+def _aria_weights(r, logits, w, x): return F.softmax(w, dim=-1)
+def _minimax_m3_weights(r, logits, w, x): return w / w.sum(dim=-1, keepdim=True)
+def _laguna_weights(r, logits, w, x): return _renorm(w).to(r.weight.dtype)       # the hidden dtype, as for Granite
+def _kolibri_weights(r, logits, w, x): return _sigmoid_weights(r, logits, w.sigmoid(), x)
+def _sigmoid_weights(r, logits, w, x): return _renorm(w) if r.norm_topk_prob else w
+def _cohere2_weights(r, logits, w, x):
     if r.expert_selection_fn == "softmax": w = F.softmax(w, dim=1, dtype=torch.float)
     elif r.expert_selection_fn == "sigmoid":
         w = F.sigmoid(w)
@@ -502,8 +548,15 @@ def _cohere2_weights(r, logits, w):
     else: raise ValueError(f"Cohere2MoeTopKRouter.expert_selection_fn must be 'softmax' or 'sigmoid', got "
                            f"{r.expert_selection_fn!r}")
     return w.to(logits.dtype)
+def _afmoe_weights(r, logits, w, x): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.route_scale
+def _hy_v3_weights(r, logits, w, x): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.router_scaling_factor
+def _lfm2_weights(r, logits, w, x):
+    if r.norm_topk_prob: w = w / (w.sum(dim=-1, keepdim=True) + 1e-6)
+    return w * r.routed_scaling_factor
+# Ernie-4.5-MoE: the cast is to the router's input dtype, whatever its weight's (kept float32)
+def _ernie_weights(r, logits, w, x): return (w / torch.clamp(w.sum(dim=-1, keepdim=True), min=r.norm_min)).to(x.dtype)
 # `type_as(hidden_states)`: the hidden states have the gate weight's dtype (F.linear takes no other)
-def _granite_weights(r, logits, w): return torch.softmax(w, dim=-1).type_as(r.weight)
+def _granite_weights(r, logits, w, x): return torch.softmax(w, dim=-1).type_as(r.weight)
 
 # %% ../nbs/10_okr.ipynb #4e65c860
 def _softmax(computes, select, weights, **kw):
@@ -573,6 +626,27 @@ ROUTERS = {
     NemotronHTopkRouter: _V3_FAMILY,
     BailingHybridTopkRouter: _V3_FAMILY,
     KimiLinearTopkRouter: _V3_FAMILY,
+    # the block holds the bias and passes it to the router's forward
+    AfmoeTokenChoiceRouter: RouterFamily("sigmoid, bias", "gate Linear, float32 logits, sigmoid + the block's expert_bias, "
+                                         "top-k; unbiased sigmoid, renormalised (+1e-20), x route_scale", _afmoe_select,
+                                         _afmoe_weights, nonneg=False, gate=lambda r: r.gate.weight,
+                                         inputs=lambda b: (b.expert_bias,)),
+    MiniMaxM2TopKRouter: RouterFamily("sigmoid, bias", "sigmoid(logits in float32) + the block's e_score_correction_bias, "
+                                      "unsorted top-k; unbiased sigmoid, renormalised", _minimax_m3_select,
+                                      _minimax_m3_weights, sorted=False, nonneg=False,
+                                      inputs=lambda b: (b.e_score_correction_bias,)),
+    HYV3TopKRouter: RouterFamily("sigmoid, bias", "sigmoid(logits in float32) + the block's e_score_correction_bias, "
+                                 "unsorted top-k; unbiased sigmoid, renormalised (+1e-20), x router_scaling_factor",
+                                 _hy_v3_select, _hy_v3_weights, sorted=False, nonneg=False,
+                                 inputs=lambda b: (b.e_score_correction_bias,)),
+    Lfm2MoeTopKRouter: RouterFamily("sigmoid, bias", "sigmoid(logits) in the hidden dtype, + the block's expert_bias if "
+                                    "use_expert_bias, top-k; unbiased sigmoid, renormalised (+1e-6) if norm_topk_prob, x "
+                                    "routed_scaling_factor", _lfm2_select, _lfm2_weights, nonneg=False,
+                                    inputs=lambda b: (b.expert_bias if b.use_expert_bias else None,)),
+    Ernie4_5_MoeTopKRouter: RouterFamily("softmax, bias", "softmax(logits in float32) + moe_statics' "
+                                         "e_score_correction_bias, top-k; unbiased softmax, renormalised (sum clamped at "
+                                         "norm_min), cast to the router's input dtype", _ernie_select, _ernie_weights,
+                                         nonneg=False),
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -636,11 +710,14 @@ def flush(self: KeyedRouter):
 
 # %% ../nbs/10_okr.ipynb #e3c5fae6
 @patch
-def forward(self: KeyedRouter, hidden_states: torch.Tensor):
+def forward(self: KeyedRouter,
+            hidden_states: torch.Tensor, # the router's input, as its block passes it
+            *inputs, # what else the block passes (AfMoE's, MiniMax-M2's, HY-V3's, LFM2-MoE's selection bias)
+           ):
     "Route like the router, letting the key re-rank its safe sets; returns `(router_logits, router_scores, router_indices)`."
     r, st = self.router, self.settings
     # clean selection, exactly as the router; w [N, k] the weight scores at idx
-    x, logits, s, w_src, idx, w = self.select(r, hidden_states, values=True)
+    x, logits, s, w_src, idx, w = self.select(r, hidden_states, *inputs, values=True)
     if st.rule == "boundary":
         # on the CPU a read-back is free: a call with no opportunity needs no key
         if s.device.type != "cpu" or boundary_opportunity(s, idx.shape[1], self.consts, self.nonneg).any():
@@ -661,7 +738,7 @@ def forward(self: KeyedRouter, hidden_states: torch.Tensor):
     self.pending.append(self.last)
     if len(self.pending) >= 256: self.flush()
     if self.record_tokens: self.history.append(self.last)
-    return logits, self.weights(r, logits, w), idx
+    return logits, self.weights(r, logits, w, x), idx
 
 # %% ../nbs/10_okr.ipynb #7a100456
 REFUSED = {
@@ -678,6 +755,9 @@ REFUSED = {
                     "dense scores: a different interface, not yet adapted",
     "DeepseekV4HashRouter": "hash routing: the experts of each token are fixed by a token-id table (tid2eid), not "
                             "chosen by a top-k over scores, so there is no choice for a key to make",
+    "Dots3NoteVisionTopKRouter": "routes image patches in Dots3-Note's vision encoder (Dots3NoteVisionModel), which the "
+                                 "causal LM (Dots3NoteForCausalLM) does not build; OKR keys a causal LM's text routers "
+                                 "(its forward is HY-V3's, HYV3TopKRouter, supported)",
     "SwitchTransformersTop1Router": "encoder-decoder MoE; OKR keys causal LMs",
     "NllbMoeTop2Router": "encoder-decoder MoE; OKR keys causal LMs",
 }
@@ -838,8 +918,9 @@ def last_moe(model: nn.Module, # a transformers MoE causal LM
     block = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else None
     base, head = model.base_model, model.get_output_embeddings()
     layers = getattr(base, "layers", None)
-    # Jamba's and Nemotron-H's names
-    norm = getattr(base, "norm", None) or getattr(base, "final_layernorm", None) or getattr(base, "norm_f", None)
+    # Jamba's and Nemotron-H's names; LFM2-MoE's final norm is its `embedding_norm` (applied after the layers)
+    norm = (getattr(base, "norm", None) or getattr(base, "final_layernorm", None) or getattr(base, "norm_f", None)
+            or getattr(base, "embedding_norm", None))
     # the block is a direct child of the last decoder layer (`mlp`, Jamba's `feed_forward`, Granite's `block_sparse_moe`)
     if layers is None or norm is None or head is None or not any(c is block for c in
                                                                  layers[-1].children()) or not hasattr(block,

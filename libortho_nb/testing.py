@@ -19,7 +19,9 @@ MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "minim
              "axk1", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa", "dots3_note", "hy_v4", "mimo_v2_flash", "solar_open",
              "exaone_moe", "nemotron_h", "bailing_hybrid", "kimi_linear", "mellum", "qwen3_5_moe", "granitemoe_swa",
              "granitemoeshared", "granitemoehybrid", "aria_text", "cohere2_moe", "flint",
-             "minimax_m3_vl", "laguna", "kolibri1")
+             "minimax_m3_vl", "laguna", "kolibri1",
+             # blocks that pass the selection bias to the router; Ernie's own float32 rule
+             "afmoe", "minimax_m2", "hy_v3", "lfm2_moe", "ernie4_5_moe")
 
 # %% ../nbs/98_testing.ipynb #5d6b7f08
 def _dense_config(arch, hidden, layers, vocab):
@@ -152,6 +154,16 @@ def _newer_moe_configs(arch, common, hidden, layers, experts, top_k):
         "laguna": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
                        shared_expert_intermediate_size=32, moe_routed_scaling_factor=2.5,
                        moe_router_logit_softcapping=3.0, sliding_window=16),
+        # the first layer dense (AfMoE, HY-V3, LFM2-MoE: LFM2's a short convolution, then attention)
+        "afmoe": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32, num_dense_layers=1,
+                      num_shared_experts=1, route_scale=2.5, global_attn_every_n_layers=2, sliding_window=16),
+        "minimax_m2": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k),
+        "hy_v3": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                      num_shared_experts=1, router_scaling_factor=2.5),
+        "lfm2_moe": dict(num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32, num_dense_layers=1,
+                         routed_scaling_factor=2.5, layer_types=["conv"] * (layers - 1) + ["full_attention"]),
+        "ernie4_5_moe": dict(moe_num_experts=experts, moe_k=top_k, moe_intermediate_size=32, moe_num_shared_experts=1,
+                             moe_layer_start_index=0),
         "kolibri1": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
                          shared_expert_intermediate_size=32, norm_topk_prob=True, sliding_window=16),
     }[arch]
@@ -198,5 +210,7 @@ def tiny_model(arch: str, # one of `DENSE_ARCHS` or `MOE_ARCHS`
                 if "router" in name.lower() or (name.endswith("Gate") and not name.endswith("ForgetGate")):
                     for p in m.parameters():
                         if p.ndim == 2: p.mul_(router_scale)
-                    if hasattr(m, "e_score_correction_bias"): m.e_score_correction_bias.normal_(0, 0.02)
+                # a selection bias, in the router or in the block that passes it (AfMoE, MiniMax-M2, HY-V3, LFM2, Ernie)
+                for b in (getattr(m, "e_score_correction_bias", None), getattr(m, "expert_bias", None)):
+                    if isinstance(b, torch.Tensor): b.normal_(0, 0.02)
     return model
