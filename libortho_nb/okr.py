@@ -59,6 +59,13 @@ from transformers.models.minimax_m2.modeling_minimax_m2 import MiniMaxM2TopKRout
 from transformers.models.hy_v3.modeling_hy_v3 import HYV3TopKRouter
 from transformers.models.lfm2_moe.modeling_lfm2_moe import Lfm2MoeTopKRouter
 from transformers.models.ernie4_5_moe.modeling_ernie4_5_moe import Ernie4_5_MoeTopKRouter
+from transformers.models.axk2.modeling_axk2 import AXK2TopkRouter
+from transformers.models.beam.modeling_beam import BeamTopKRouter
+from transformers.models.deepseek_v4.modeling_deepseek_v4 import DeepseekV4TopKRouter
+from transformers.models.inkling2.modeling_inkling2 import Inkling2TopKRouter
+from transformers.models.longcat_flash.modeling_longcat_flash import LongcatFlashTopkRouter
+from transformers.models.gemma4.modeling_gemma4 import Gemma4TextRouter
+from transformers.models.qwen4_exp.modeling_qwen4_exp import Qwen4ExpTextTopKRouter
 from transformers.utils import is_torch_greater_or_equal
 from transformers.utils.generic import maybe_autocast
 from .checks import check_choice, check_int, check_real
@@ -349,7 +356,7 @@ class RouterFamily:
     family: str                  # one of `FAMILIES`
     computes: str                # what the class computes, in one line
     select: Callable             # `(router, hidden_states, *inputs, values=False) -> (x, logits, s, w_src, idx[, w])`
-    weights: Callable            # `(router, logits, w, x) -> router_scores`: `w` the selected experts' weight scores, `x` select's
+    weights: Callable            # `(router, logits, w, x, idx) -> router_scores`: `w` the weight scores of experts `idx`, `x` select's
     sorted: bool = True          # its top-k is sorted by score
     nonneg: bool = True          # its selection scores are never negative: the boundary threshold is `rho * s_(k)`
     scores_are_weights: bool = False  # the weights are taken from the selection scores themselves
@@ -407,6 +414,28 @@ def _deepseek_select(r, hidden_states, values=False):
     score_mask = group_mask.unsqueeze(-1).expand(-1, G, r.num_experts // G).reshape(-1, r.num_experts)
     choice = choice.masked_fill(~score_mask.bool(), float("-inf"))
     return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1], values)
+
+def _axk2_select(r, hidden_states, values=False):
+    "AXK2: DeepSeek-V3's, its groups (when `n_group` is set) masked to 0, not -inf, by the class's own `apply_group_scoring`."
+    x = hidden_states.view(-1, r.hidden_dim)
+    logits = F.linear(x.type(torch.float32), r.weight.type(torch.float32))
+    scores = logits.sigmoid()
+    choice = scores + r.e_score_correction_bias
+    if r.num_group is not None: choice = r.apply_group_scoring(choice)
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1], values)
+
+def _beam_select(r, hidden_states, values=False):
+    "Beam: DeepSeek-V3's grouped sigmoid + bias, with sorted top-k of groups and of experts."
+    x = hidden_states.view(-1, r.hidden_dim)
+    logits = F.linear(x.float(), r.weight.float())
+    scores = logits.sigmoid()
+    choice = scores + r.e_score_correction_bias
+    G = r.num_group
+    group_scores = choice.view(-1, G, r.num_experts // G).topk(2, dim=-1)[0].sum(dim=-1)   # [N, G]
+    group_mask = torch.zeros_like(group_scores).scatter_(1, torch.topk(group_scores, k=r.topk_group, dim=-1)[1], 1)
+    score_mask = group_mask.unsqueeze(-1).expand(-1, G, r.num_experts // G).reshape(-1, r.num_experts)
+    choice = choice.masked_fill(~score_mask.bool(), float("-inf"))
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1)[1], values)
 
 def _deepseek_v2_select(r, hidden_states, values=False):
     "DeepSeek-V2: float32 softmax; greedy or group-limited (groups by their best expert) unsorted top-k."
@@ -513,6 +542,33 @@ def _lfm2_select(r, hidden_states, expert_bias=None, values=False):
     choice = scores + expert_bias                                           # float32: the bias is
     return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1)[1], values)
 
+def _v4_select(r, hidden_states, values=False):
+    "DeepSeek-V4's top-k router: logits in the hidden dtype, `score_fn` (its `scoring_func`) + bias, unsorted top-k."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    logits = F.linear(x, r.weight)
+    scores = r.score_fn(logits)
+    choice = scores + r.e_score_correction_bias
+    return _out(x, logits, choice, scores, torch.topk(choice, r.top_k, dim=-1, sorted=False).indices, values)
+
+def _inkling2_select(r, hidden_states, values=False):
+    "Inkling-2: DeepSeek-V4's, on the hidden states in float32."
+    return _v4_select(r, hidden_states.float(), values)
+
+def _longcat_select(r, hidden_states, values=False):
+    "Longcat-Flash: its `classifier`'s weight in float32 (its bias unused), softmax + bias, unsorted top-k; zero experts included."
+    x = hidden_states.view(-1, r.hidden_dim)
+    logits = F.linear(x.type(torch.float32), r.classifier.weight.type(torch.float32))
+    scores = logits.softmax(dim=-1)
+    choice = scores.view(-1, r.n_routed_experts) + r.e_score_correction_bias.unsqueeze(0)
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1], values)
+
+def _gemma4_select(r, hidden_states, values=False):
+    "Gemma-4: scale-free RMS norm, x `scale` x hidden_size**-0.5, its `proj`; softmax in float32 (its first output), sorted top-k."
+    h = r.norm(hidden_states) * r.scale * r.scalar_root_size
+    probs = F.softmax(r.proj(h), dim=-1, dtype=torch.float32)               # [N, E]
+    w, idx = torch.topk(probs, k=r.config.top_k_experts, dim=-1)
+    return _out(hidden_states, probs, probs, probs, idx, values, w)
+
 def _ernie_select(r, hidden_states, values=False):
     "Ernie-4.5-MoE: float32 logits and softmax (autocast off) + `moe_statics`' bias, sorted top-k."
     x = hidden_states.reshape(-1, hidden_states.shape[-1])
@@ -525,22 +581,22 @@ def _ernie_select(r, hidden_states, values=False):
 
 # %% ../nbs/10_okr.ipynb #838a0128
 def _renorm(w): return w / w.sum(dim=-1, keepdim=True)
-def _mixtral_weights(r, logits, w, x): return _renorm(w)
-def _qwen_weights(r, logits, w, x): return (_renorm(w) if r.norm_topk_prob else w).to(logits.dtype)
-def _cast_weights(r, logits, w, x): return w.to(logits.dtype)
-def _hunyuan_weights(r, logits, w, x): return _renorm(w).to(logits.dtype)
-def _renorm_cast_weights(r, logits, w, x): return _renorm(w).to(logits.dtype)       # Qwen3.5-MoE: always renormalised
-def _deepseek_weights(r, logits, w, x):
+def _mixtral_weights(r, logits, w, x, idx): return _renorm(w)
+def _qwen_weights(r, logits, w, x, idx): return (_renorm(w) if r.norm_topk_prob else w).to(logits.dtype)
+def _cast_weights(r, logits, w, x, idx): return w.to(logits.dtype)
+def _hunyuan_weights(r, logits, w, x, idx): return _renorm(w).to(logits.dtype)
+def _renorm_cast_weights(r, logits, w, x, idx): return _renorm(w).to(logits.dtype)       # Qwen3.5-MoE: always renormalised
+def _deepseek_weights(r, logits, w, x, idx):
     if r.norm_topk_prob: w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
     return w * r.routed_scaling_factor
-def _scaled_weights(r, logits, w, x): return w * r.routed_scaling_factor
-def _gpt_oss_weights(r, logits, w, x): return F.softmax(w, dim=1, dtype=w.dtype)
-def _aria_weights(r, logits, w, x): return F.softmax(w, dim=-1)
-def _minimax_m3_weights(r, logits, w, x): return w / w.sum(dim=-1, keepdim=True)
-def _laguna_weights(r, logits, w, x): return _renorm(w).to(r.weight.dtype)       # the hidden dtype, as for Granite
-def _kolibri_weights(r, logits, w, x): return _sigmoid_weights(r, logits, w.sigmoid(), x)
-def _sigmoid_weights(r, logits, w, x): return _renorm(w) if r.norm_topk_prob else w
-def _cohere2_weights(r, logits, w, x):
+def _scaled_weights(r, logits, w, x, idx): return w * r.routed_scaling_factor
+def _gpt_oss_weights(r, logits, w, x, idx): return F.softmax(w, dim=1, dtype=w.dtype)
+def _aria_weights(r, logits, w, x, idx): return F.softmax(w, dim=-1)
+def _minimax_m3_weights(r, logits, w, x, idx): return w / w.sum(dim=-1, keepdim=True)
+def _laguna_weights(r, logits, w, x, idx): return _renorm(w).to(r.weight.dtype)       # the hidden dtype, as for Granite
+def _kolibri_weights(r, logits, w, x, idx): return _sigmoid_weights(r, logits, w.sigmoid(), x, idx)
+def _sigmoid_weights(r, logits, w, x, idx): return _renorm(w) if r.norm_topk_prob else w
+def _cohere2_weights(r, logits, w, x, idx):
     if r.expert_selection_fn == "softmax": w = F.softmax(w, dim=1, dtype=torch.float)
     elif r.expert_selection_fn == "sigmoid":
         w = F.sigmoid(w)
@@ -548,15 +604,20 @@ def _cohere2_weights(r, logits, w, x):
     else: raise ValueError(f"Cohere2MoeTopKRouter.expert_selection_fn must be 'softmax' or 'sigmoid', got "
                            f"{r.expert_selection_fn!r}")
     return w.to(logits.dtype)
-def _afmoe_weights(r, logits, w, x): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.route_scale
-def _hy_v3_weights(r, logits, w, x): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.router_scaling_factor
-def _lfm2_weights(r, logits, w, x):
+def _afmoe_weights(r, logits, w, x, idx): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.route_scale
+def _hy_v3_weights(r, logits, w, x, idx): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.router_scaling_factor
+def _lfm2_weights(r, logits, w, x, idx):
     if r.norm_topk_prob: w = w / (w.sum(dim=-1, keepdim=True) + 1e-6)
     return w * r.routed_scaling_factor
 # Ernie-4.5-MoE: the cast is to the router's input dtype, whatever its weight's (kept float32)
-def _ernie_weights(r, logits, w, x): return (w / torch.clamp(w.sum(dim=-1, keepdim=True), min=r.norm_min)).to(x.dtype)
+def _ernie_weights(r, logits, w, x, idx): return (w / torch.clamp(w.sum(dim=-1, keepdim=True), min=r.norm_min)).to(x.dtype)
+def _v4_weights(r, logits, w, x, idx): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.routed_scaling_factor
+def _beam_weights(r, logits, w, x, idx): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) if r.norm_topk_prob else w
+def _longcat_weights(r, logits, w, x, idx): return (w * r.routed_scaling_factor).to(logits.dtype)
+# Gemma-4: renormalised, then each selected expert's own learned scale
+def _gemma4_weights(r, logits, w, x, idx): return w / w.sum(dim=-1, keepdim=True) * r.per_expert_scale[idx]
 # `type_as(hidden_states)`: the hidden states have the gate weight's dtype (F.linear takes no other)
-def _granite_weights(r, logits, w, x): return torch.softmax(w, dim=-1).type_as(r.weight)
+def _granite_weights(r, logits, w, x, idx): return torch.softmax(w, dim=-1).type_as(r.weight)
 
 # %% ../nbs/10_okr.ipynb #4e65c860
 def _softmax(computes, select, weights, **kw):
@@ -647,6 +708,24 @@ ROUTERS = {
                                          "e_score_correction_bias, top-k; unbiased softmax, renormalised (sum clamped at "
                                          "norm_min), cast to the router's input dtype", _ernie_select, _ernie_weights,
                                          nonneg=False),
+    AXK2TopkRouter: RouterFamily("sigmoid, bias, grouped", "DeepSeek-V3's, its groups (if n_group) masked to 0 rather "
+                                 "than -inf", _axk2_select, _deepseek_weights, sorted=False, nonneg=False),
+    BeamTopKRouter: RouterFamily("sigmoid, bias, grouped", "DeepSeek-V3's with sorted top-k of groups and experts; "
+                                 "renormalised (+1e-20) if norm_topk_prob; routed_scaling_factor applied by the block",
+                                 _beam_select, _beam_weights, nonneg=False),
+    DeepseekV4TopKRouter: RouterFamily("sigmoid, bias", "score_fn(logits) (its scoring_func: sqrtsoftplus, sigmoid, ...) "
+                                       "+ e_score_correction_bias, unsorted top-k; unbiased scores, renormalised (+1e-20), "
+                                       "x routed_scaling_factor", _v4_select, _v4_weights, sorted=False, nonneg=False),
+    Inkling2TopKRouter: RouterFamily("sigmoid, bias", "DeepSeek-V4's top-k router on float32 hidden states",
+                                     _inkling2_select, _v4_weights, sorted=False, nonneg=False),
+    LongcatFlashTopkRouter: RouterFamily("softmax, bias", "softmax(float32 logits of its classifier's weight) + "
+                                         "e_score_correction_bias over routed and zero experts, unsorted top-k; unbiased "
+                                         "softmax x routed_scaling_factor", _longcat_select, _longcat_weights,
+                                         sorted=False, nonneg=False, gate=lambda r: r.classifier.weight),
+    Gemma4TextRouter: RouterFamily("softmax", "RMS norm, x scale x hidden_size**-0.5, proj; softmax in float32 (returned "
+                                   "first, as its logits), top-k, renormalised, x per_expert_scale", _gemma4_select,
+                                   _gemma4_weights, scores_are_weights=True, gate=lambda r: r.proj.weight),
+    Qwen4ExpTextTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -729,7 +808,7 @@ def forward(self: KeyedRouter,
         z = standardized_scores(x.detach(), self.key_centred, self.consts[3])
         top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)   # [N, E]
         new_top, opp, dead, changed = keyed_selection(top, safe_set(s, top, st, logits), z, st.dead_zone)
-        keyed_idx = torch.topk(s.masked_fill(~new_top, float("-inf")), r.top_k, dim=-1, sorted=self.sorted)[1]
+        keyed_idx = torch.topk(s.masked_fill(~new_top, float("-inf")), idx.shape[1], dim=-1, sorted=self.sorted)[1]
         # [N, k] untouched rows keep the router's order
         idx = torch.where(changed[:, None], keyed_idx, idx)
         w = w_src.gather(1, idx)
@@ -738,7 +817,7 @@ def forward(self: KeyedRouter,
     self.pending.append(self.last)
     if len(self.pending) >= 256: self.flush()
     if self.record_tokens: self.history.append(self.last)
-    return logits, self.weights(r, logits, w, x), idx
+    return logits, self.weights(r, logits, w, x, idx), idx
 
 # %% ../nbs/10_okr.ipynb #7a100456
 REFUSED = {
@@ -758,6 +837,11 @@ REFUSED = {
     "Dots3NoteVisionTopKRouter": "routes image patches in Dots3-Note's vision encoder (Dots3NoteVisionModel), which the "
                                  "causal LM (Dots3NoteForCausalLM) does not build; OKR keys a causal LM's text routers "
                                  "(its forward is HY-V3's, HYV3TopKRouter, supported)",
+    "InklingTopkRouter": "returns a fourth output, the shared experts' gammas, and weights the selected experts jointly "
+                         "with the shared ones (a softmax of log-sigmoids over both): not the (logits, weights, indices) "
+                         "interface; not adapted",
+    "ZayaRouter": "an MLP router over a down-projection whose state is carried from layer to layer (four outputs), with a "
+                  "skip expert: not a linear gate with the (logits, weights, indices) interface; not adapted",
     "SwitchTransformersTop1Router": "encoder-decoder MoE; OKR keys causal LMs",
     "NllbMoeTop2Router": "encoder-decoder MoE; OKR keys causal LMs",
 }
