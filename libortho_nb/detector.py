@@ -145,6 +145,18 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     if not isinstance(getattr(block, "fc1_latent_proj", nn.Identity()), nn.Identity):
         raise TypeError(f"{type(model).__name__}'s experts see a latent projection of the router's input "
                         "(fc1_latent_proj), which the last-layer score does not apply; score with teacher_forced_llr")
+    # HY-V4's hyper-connections have DeepSeek-V4's structure but match the teacher-forced score (tested); DeepSeek-V4's do not
+    layer = model.base_model.layers[-1]
+    mix = ("a convolution of the MLP output (post_mlp_convolution)" if hasattr(layer, "post_mlp_convolution") else
+           "hyper-connections (ffn_hc) that weight it per residual stream"
+           if type(layer).__name__ == "DeepseekV4DecoderLayer" else None)
+    if mix:
+        raise TypeError(f"{type(model).__name__} mixes the MoE output into the residual through {mix}, which the "
+                        "last-layer score does not apply; score with teacher_forced_llr instead")
+    if getattr(model.config, "zero_expert_num", 0):
+        raise TypeError(f"{type(model).__name__}'s experts (with {model.config.zero_expert_num} zero-compute experts) "
+                        "cannot be run one expert per token, which the last-layer score needs; score with "
+                        "teacher_forced_llr instead")
     select, weights, sorted_ = ROUTERS[type(router)]
     dev = ROUTERS[type(router)].gate(router).device
     ids, sc = input_ids.to(dev), scored.to(dev)
@@ -159,7 +171,7 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     llr, kl, var = (torch.zeros(K, n, device=dev) for _ in range(3))
     changed_all = torch.zeros(K, n, dtype=torch.bool, device=dev)
     if n == 0: return llr, kl, var, torch.zeros(0, dtype=torch.bool, device=dev), changed_all
-    xr, lg, s, w_src, idx = select(router, x)
+    xr, lg, s, w_src, idx = select(router, x, *ROUTERS[type(router)].inputs(block))
     k, E = idx.shape[1], s.shape[1]
     top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)                  # [n, E]
     safe = safe_set(s, top, settings, lg)
@@ -180,8 +192,8 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
         if len(rows) == 0: continue
         # [m, k]
         kidx = torch.topk(s[rows].masked_fill(~new_top[rows], float("-inf")), k, dim=-1, sorted=sorted_)[1]
-        kw = weights(router, lg[rows], w_src[rows].gather(1, kidx))
-        cw = weights(router, lg[rows], w_src[rows].gather(1, idx[rows]))
+        kw = weights(router, lg[rows], w_src[rows].gather(1, kidx), xr[rows], kidx)
+        cw = weights(router, lg[rows], w_src[rows].gather(1, idx[rows]), xr[rows], idx[rows])
         # the final norm's input had the key chosen
         hk = h[rows] + scale * (moe_out(rows, kidx, kw) - moe_out(rows, idx[rows], cw))
         llr[i, rows], kl[i, rows], var[i, rows] = token_divergences(head(norm(hk)).float().log_softmax(-1),

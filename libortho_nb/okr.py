@@ -54,7 +54,20 @@ from transformers.models.flint.modeling_flint import FlintTopKRouter
 from transformers.models.kolibri1.modeling_kolibri1 import Kolibri1TopKRouter
 from transformers.models.laguna.modeling_laguna import LagunaTopKRouter
 from transformers.models.minimax_m3_vl.modeling_minimax_m3_vl import MiniMaxM3VLTopKRouter
+from transformers.models.afmoe.modeling_afmoe import AfmoeTokenChoiceRouter
+from transformers.models.minimax_m2.modeling_minimax_m2 import MiniMaxM2TopKRouter
+from transformers.models.hy_v3.modeling_hy_v3 import HYV3TopKRouter
+from transformers.models.lfm2_moe.modeling_lfm2_moe import Lfm2MoeTopKRouter
+from transformers.models.ernie4_5_moe.modeling_ernie4_5_moe import Ernie4_5_MoeTopKRouter
+from transformers.models.axk2.modeling_axk2 import AXK2TopkRouter
+from transformers.models.beam.modeling_beam import BeamTopKRouter
+from transformers.models.deepseek_v4.modeling_deepseek_v4 import DeepseekV4TopKRouter
+from transformers.models.inkling2.modeling_inkling2 import Inkling2TopKRouter
+from transformers.models.longcat_flash.modeling_longcat_flash import LongcatFlashTopkRouter
+from transformers.models.gemma4.modeling_gemma4 import Gemma4TextRouter
+from transformers.models.qwen4_exp.modeling_qwen4_exp import Qwen4ExpTextTopKRouter
 from transformers.utils import is_torch_greater_or_equal
+from transformers.utils.generic import maybe_autocast
 from .checks import check_choice, check_int, check_real
 from .atomic import atomic_file
 
@@ -342,17 +355,19 @@ class RouterFamily:
     "How one router class routes, as the functions OKR routes with; unpacks as `(select, weights, sorted)`."
     family: str                  # one of `FAMILIES`
     computes: str                # what the class computes, in one line
-    select: Callable             # `(router, hidden_states, values=False) -> (x, logits, s, w_src, idx[, w])`
-    weights: Callable            # `(router, logits, w) -> router_scores`, `w` the weight scores of the selected experts
+    select: Callable             # `(router, hidden_states, *inputs, values=False) -> (x, logits, s, w_src, idx[, w])`
+    weights: Callable            # `(router, logits, w, x, idx) -> router_scores`: `w` the weight scores of experts `idx`, `x` select's
     sorted: bool = True          # its top-k is sorted by score
     nonneg: bool = True          # its selection scores are never negative: the boundary threshold is `rho * s_(k)`
     scores_are_weights: bool = False  # the weights are taken from the selection scores themselves
     gate: Callable = lambda r: r.weight  # its `[num_experts, hidden_size]` projection
+    inputs: Callable = lambda block: ()  # what its MoE block passes the router after the hidden states (a bias it holds)
 
     def __iter__(self): return iter((self.select, self.weights, self.sorted))
 
 # %% ../nbs/10_okr.ipynb #04174c3c
-FAMILIES = ("softmax", "softmax, grouped", "sigmoid", "sigmoid, bias", "sigmoid, bias, grouped", "top-k of logits")
+FAMILIES = ("softmax", "softmax, grouped", "sigmoid", "sigmoid, bias", "sigmoid, bias, grouped", "top-k of logits",
+            "softmax, bias")
 
 def _out(x, logits, s, w_src, idx, values, w=None):
     "`select`'s return: with `values` also the weight scores at `idx` (a gather unless given)."
@@ -399,6 +414,28 @@ def _deepseek_select(r, hidden_states, values=False):
     score_mask = group_mask.unsqueeze(-1).expand(-1, G, r.num_experts // G).reshape(-1, r.num_experts)
     choice = choice.masked_fill(~score_mask.bool(), float("-inf"))
     return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1], values)
+
+def _axk2_select(r, hidden_states, values=False):
+    "AXK2: DeepSeek-V3's, its groups (when `n_group` is set) masked to 0, not -inf, by the class's own `apply_group_scoring`."
+    x = hidden_states.view(-1, r.hidden_dim)
+    logits = F.linear(x.type(torch.float32), r.weight.type(torch.float32))
+    scores = logits.sigmoid()
+    choice = scores + r.e_score_correction_bias
+    if r.num_group is not None: choice = r.apply_group_scoring(choice)
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1], values)
+
+def _beam_select(r, hidden_states, values=False):
+    "Beam: DeepSeek-V3's grouped sigmoid + bias, with sorted top-k of groups and of experts."
+    x = hidden_states.view(-1, r.hidden_dim)
+    logits = F.linear(x.float(), r.weight.float())
+    scores = logits.sigmoid()
+    choice = scores + r.e_score_correction_bias
+    G = r.num_group
+    group_scores = choice.view(-1, G, r.num_experts // G).topk(2, dim=-1)[0].sum(dim=-1)   # [N, G]
+    group_mask = torch.zeros_like(group_scores).scatter_(1, torch.topk(group_scores, k=r.topk_group, dim=-1)[1], 1)
+    score_mask = group_mask.unsqueeze(-1).expand(-1, G, r.num_experts // G).reshape(-1, r.num_experts)
+    choice = choice.masked_fill(~score_mask.bool(), float("-inf"))
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1)[1], values)
 
 def _deepseek_v2_select(r, hidden_states, values=False):
     "DeepSeek-V2: float32 softmax; greedy or group-limited (groups by their best expert) unsorted top-k."
@@ -450,12 +487,12 @@ def _sigmoid_select(r, hidden_states, values=False):
     w, idx = torch.topk(scores, r.top_k, dim=-1)
     return _out(x, logits, scores, scores, idx, values, w)
 
-def _minimax_m3_select(r, hidden_states, values=False):
-    "MiniMax-M3: logits in the gate's dtype, sigmoid in float32 + selection bias, unsorted top-k."
+def _minimax_m3_select(r, hidden_states, bias=None, values=False):
+    "MiniMax-M3 (and M2, whose block passes the `bias`): logits in the gate's dtype, sigmoid in float32 + bias, unsorted top-k."
     x = hidden_states.reshape(-1, r.hidden_dim)
     logits = F.linear(x.to(r.weight.dtype), r.weight)
     scores = F.sigmoid(logits.float())
-    choice = scores + r.e_score_correction_bias
+    choice = scores + (r.e_score_correction_bias if bias is None else bias)
     return _out(x, logits, choice, scores, torch.topk(choice, r.top_k, dim=-1, sorted=False)[1], values)
 
 def _laguna_select(r, hidden_states, values=False):
@@ -477,24 +514,89 @@ def _kolibri_select(r, hidden_states, values=False):
     choice = logits + r.e_score_correction_bias
     return _out(x, logits, choice, logits, torch.topk(choice, r.top_k, dim=-1)[1], values)
 
+# %% ../nbs/10_okr.ipynb #b1a5e0c1
+def _afmoe_select(r, hidden_states, expert_bias, values=False):
+    "AfMoE: its `gate` Linear, logits cast to float32, sigmoid + the block's `expert_bias`, sorted top-k."
+    x = hidden_states.view(-1, hidden_states.shape[-1])
+    logits = r.gate(x).to(torch.float32)                                    # [N, E]
+    scores = torch.sigmoid(logits)
+    choice = scores + expert_bias
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=1)[1], values)
+
+def _hy_v3_select(r, hidden_states, bias, values=False):
+    "HY-V3 (and Dots3-Note's vision router): float32 logits, sigmoid + the block's bias, unsorted top-k."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    logits = F.linear(x.float(), r.weight.float())
+    scores = torch.sigmoid(logits)
+    choice = scores + bias
+    return _out(x, logits, choice, scores, torch.topk(choice, r.top_k, dim=-1, sorted=False)[1], values)
+
+def _lfm2_select(r, hidden_states, expert_bias=None, values=False):
+    "LFM2-MoE: logits and sigmoid in the hidden dtype; + the block's `expert_bias` if `use_expert_bias`; sorted top-k."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    logits = F.linear(x, r.weight)
+    scores = logits.sigmoid()
+    if not r.use_expert_bias:
+        w, idx = torch.topk(scores, k=r.top_k, dim=-1)
+        return _out(x, logits, scores.float(), scores, idx, values, w)
+    choice = scores + expert_bias                                           # float32: the bias is
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1)[1], values)
+
+def _v4_select(r, hidden_states, values=False):
+    "DeepSeek-V4's top-k router: logits in the hidden dtype, `score_fn` (its `scoring_func`) + bias, unsorted top-k."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    logits = F.linear(x, r.weight)
+    scores = r.score_fn(logits)
+    choice = scores + r.e_score_correction_bias
+    return _out(x, logits, choice, scores, torch.topk(choice, r.top_k, dim=-1, sorted=False).indices, values)
+
+def _inkling2_select(r, hidden_states, values=False):
+    "Inkling-2: DeepSeek-V4's, on the hidden states in float32."
+    return _v4_select(r, hidden_states.float(), values)
+
+def _longcat_select(r, hidden_states, values=False):
+    "Longcat-Flash: its `classifier`'s weight in float32 (its bias unused), softmax + bias, unsorted top-k; zero experts included."
+    x = hidden_states.view(-1, r.hidden_dim)
+    logits = F.linear(x.type(torch.float32), r.classifier.weight.type(torch.float32))
+    scores = logits.softmax(dim=-1)
+    choice = scores.view(-1, r.n_routed_experts) + r.e_score_correction_bias.unsqueeze(0)
+    return _out(x, logits, choice, scores, torch.topk(choice, k=r.top_k, dim=-1, sorted=False)[1], values)
+
+def _gemma4_select(r, hidden_states, values=False):
+    "Gemma-4: scale-free RMS norm, x `scale` x hidden_size**-0.5, its `proj`; softmax in float32 (its first output), sorted top-k."
+    h = r.norm(hidden_states) * r.scale * r.scalar_root_size
+    probs = F.softmax(r.proj(h), dim=-1, dtype=torch.float32)               # [N, E]
+    w, idx = torch.topk(probs, k=r.config.top_k_experts, dim=-1)
+    return _out(hidden_states, probs, probs, probs, idx, values, w)
+
+def _ernie_select(r, hidden_states, values=False):
+    "Ernie-4.5-MoE: float32 logits and softmax (autocast off) + `moe_statics`' bias, sorted top-k."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    with maybe_autocast(device_type=x.device.type, enabled=False):
+        logits = F.linear(x.float(), r.weight.float())
+        probs = F.softmax(logits, dim=1, dtype=torch.float)
+        choice = r.moe_statics(probs)                                       # probs + e_score_correction_bias
+        return _out(x, logits, choice, probs, torch.topk(choice, r.top_k, dim=-1)[1], values)
+
+
 # %% ../nbs/10_okr.ipynb #838a0128
 def _renorm(w): return w / w.sum(dim=-1, keepdim=True)
-def _mixtral_weights(r, logits, w): return _renorm(w)
-def _qwen_weights(r, logits, w): return (_renorm(w) if r.norm_topk_prob else w).to(logits.dtype)
-def _cast_weights(r, logits, w): return w.to(logits.dtype)
-def _hunyuan_weights(r, logits, w): return _renorm(w).to(logits.dtype)
-def _renorm_cast_weights(r, logits, w): return _renorm(w).to(logits.dtype)       # Qwen3.5-MoE: always renormalised
-def _deepseek_weights(r, logits, w):
+def _mixtral_weights(r, logits, w, x, idx): return _renorm(w)
+def _qwen_weights(r, logits, w, x, idx): return (_renorm(w) if r.norm_topk_prob else w).to(logits.dtype)
+def _cast_weights(r, logits, w, x, idx): return w.to(logits.dtype)
+def _hunyuan_weights(r, logits, w, x, idx): return _renorm(w).to(logits.dtype)
+def _renorm_cast_weights(r, logits, w, x, idx): return _renorm(w).to(logits.dtype)       # Qwen3.5-MoE: always renormalised
+def _deepseek_weights(r, logits, w, x, idx):
     if r.norm_topk_prob: w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
     return w * r.routed_scaling_factor
-def _scaled_weights(r, logits, w): return w * r.routed_scaling_factor
-def _gpt_oss_weights(r, logits, w): return F.softmax(w, dim=1, dtype=w.dtype)
-def _aria_weights(r, logits, w): return F.softmax(w, dim=-1)
-def _minimax_m3_weights(r, logits, w): return w / w.sum(dim=-1, keepdim=True)
-def _laguna_weights(r, logits, w): return _renorm(w).to(r.weight.dtype)       # the hidden dtype, as for Granite
-def _kolibri_weights(r, logits, w): return _sigmoid_weights(r, logits, w.sigmoid())
-def _sigmoid_weights(r, logits, w): return _renorm(w) if r.norm_topk_prob else w
-def _cohere2_weights(r, logits, w):
+def _scaled_weights(r, logits, w, x, idx): return w * r.routed_scaling_factor
+def _gpt_oss_weights(r, logits, w, x, idx): return F.softmax(w, dim=1, dtype=w.dtype)
+def _aria_weights(r, logits, w, x, idx): return F.softmax(w, dim=-1)
+def _minimax_m3_weights(r, logits, w, x, idx): return w / w.sum(dim=-1, keepdim=True)
+def _laguna_weights(r, logits, w, x, idx): return _renorm(w).to(r.weight.dtype)       # the hidden dtype, as for Granite
+def _kolibri_weights(r, logits, w, x, idx): return _sigmoid_weights(r, logits, w.sigmoid(), x, idx)
+def _sigmoid_weights(r, logits, w, x, idx): return _renorm(w) if r.norm_topk_prob else w
+def _cohere2_weights(r, logits, w, x, idx):
     if r.expert_selection_fn == "softmax": w = F.softmax(w, dim=1, dtype=torch.float)
     elif r.expert_selection_fn == "sigmoid":
         w = F.sigmoid(w)
@@ -502,8 +604,20 @@ def _cohere2_weights(r, logits, w):
     else: raise ValueError(f"Cohere2MoeTopKRouter.expert_selection_fn must be 'softmax' or 'sigmoid', got "
                            f"{r.expert_selection_fn!r}")
     return w.to(logits.dtype)
+def _afmoe_weights(r, logits, w, x, idx): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.route_scale
+def _hy_v3_weights(r, logits, w, x, idx): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.router_scaling_factor
+def _lfm2_weights(r, logits, w, x, idx):
+    if r.norm_topk_prob: w = w / (w.sum(dim=-1, keepdim=True) + 1e-6)
+    return w * r.routed_scaling_factor
+# Ernie-4.5-MoE: the cast is to the router's input dtype, whatever its weight's (kept float32)
+def _ernie_weights(r, logits, w, x, idx): return (w / torch.clamp(w.sum(dim=-1, keepdim=True), min=r.norm_min)).to(x.dtype)
+def _v4_weights(r, logits, w, x, idx): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) * r.routed_scaling_factor
+def _beam_weights(r, logits, w, x, idx): return w / (w.sum(dim=-1, keepdim=True) + 1e-20) if r.norm_topk_prob else w
+def _longcat_weights(r, logits, w, x, idx): return (w * r.routed_scaling_factor).to(logits.dtype)
+# Gemma-4: renormalised, then each selected expert's own learned scale
+def _gemma4_weights(r, logits, w, x, idx): return w / w.sum(dim=-1, keepdim=True) * r.per_expert_scale[idx]
 # `type_as(hidden_states)`: the hidden states have the gate weight's dtype (F.linear takes no other)
-def _granite_weights(r, logits, w): return torch.softmax(w, dim=-1).type_as(r.weight)
+def _granite_weights(r, logits, w, x, idx): return torch.softmax(w, dim=-1).type_as(r.weight)
 
 # %% ../nbs/10_okr.ipynb #4e65c860
 def _softmax(computes, select, weights, **kw):
@@ -573,6 +687,45 @@ ROUTERS = {
     NemotronHTopkRouter: _V3_FAMILY,
     BailingHybridTopkRouter: _V3_FAMILY,
     KimiLinearTopkRouter: _V3_FAMILY,
+    # the block holds the bias and passes it to the router's forward
+    AfmoeTokenChoiceRouter: RouterFamily("sigmoid, bias", "gate Linear, float32 logits, sigmoid + the block's expert_bias, "
+                                         "top-k; unbiased sigmoid, renormalised (+1e-20), x route_scale", _afmoe_select,
+                                         _afmoe_weights, nonneg=False, gate=lambda r: r.gate.weight,
+                                         inputs=lambda b: (b.expert_bias,)),
+    MiniMaxM2TopKRouter: RouterFamily("sigmoid, bias", "sigmoid(logits in float32) + the block's e_score_correction_bias, "
+                                      "unsorted top-k; unbiased sigmoid, renormalised", _minimax_m3_select,
+                                      _minimax_m3_weights, sorted=False, nonneg=False,
+                                      inputs=lambda b: (b.e_score_correction_bias,)),
+    HYV3TopKRouter: RouterFamily("sigmoid, bias", "sigmoid(logits in float32) + the block's e_score_correction_bias, "
+                                 "unsorted top-k; unbiased sigmoid, renormalised (+1e-20), x router_scaling_factor",
+                                 _hy_v3_select, _hy_v3_weights, sorted=False, nonneg=False,
+                                 inputs=lambda b: (b.e_score_correction_bias,)),
+    Lfm2MoeTopKRouter: RouterFamily("sigmoid, bias", "sigmoid(logits) in the hidden dtype, + the block's expert_bias if "
+                                    "use_expert_bias, top-k; unbiased sigmoid, renormalised (+1e-6) if norm_topk_prob, x "
+                                    "routed_scaling_factor", _lfm2_select, _lfm2_weights, nonneg=False,
+                                    inputs=lambda b: (b.expert_bias if b.use_expert_bias else None,)),
+    Ernie4_5_MoeTopKRouter: RouterFamily("softmax, bias", "softmax(logits in float32) + moe_statics' "
+                                         "e_score_correction_bias, top-k; unbiased softmax, renormalised (sum clamped at "
+                                         "norm_min), cast to the router's input dtype", _ernie_select, _ernie_weights,
+                                         nonneg=False),
+    AXK2TopkRouter: RouterFamily("sigmoid, bias, grouped", "DeepSeek-V3's, its groups (if n_group) masked to 0 rather "
+                                 "than -inf", _axk2_select, _deepseek_weights, sorted=False, nonneg=False),
+    BeamTopKRouter: RouterFamily("sigmoid, bias, grouped", "DeepSeek-V3's with sorted top-k of groups and experts; "
+                                 "renormalised (+1e-20) if norm_topk_prob; routed_scaling_factor applied by the block",
+                                 _beam_select, _beam_weights, nonneg=False),
+    DeepseekV4TopKRouter: RouterFamily("sigmoid, bias", "score_fn(logits) (its scoring_func: sqrtsoftplus, sigmoid, ...) "
+                                       "+ e_score_correction_bias, unsorted top-k; unbiased scores, renormalised (+1e-20), "
+                                       "x routed_scaling_factor", _v4_select, _v4_weights, sorted=False, nonneg=False),
+    Inkling2TopKRouter: RouterFamily("sigmoid, bias", "DeepSeek-V4's top-k router on float32 hidden states",
+                                     _inkling2_select, _v4_weights, sorted=False, nonneg=False),
+    LongcatFlashTopkRouter: RouterFamily("softmax, bias", "softmax(float32 logits of its classifier's weight) + "
+                                         "e_score_correction_bias over routed and zero experts, unsorted top-k; unbiased "
+                                         "softmax x routed_scaling_factor", _longcat_select, _longcat_weights,
+                                         sorted=False, nonneg=False, gate=lambda r: r.classifier.weight),
+    Gemma4TextRouter: RouterFamily("softmax", "RMS norm, x scale x hidden_size**-0.5, proj; softmax in float32 (returned "
+                                   "first, as its logits), top-k, renormalised, x per_expert_scale", _gemma4_select,
+                                   _gemma4_weights, scores_are_weights=True, gate=lambda r: r.proj.weight),
+    Qwen4ExpTextTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -636,11 +789,14 @@ def flush(self: KeyedRouter):
 
 # %% ../nbs/10_okr.ipynb #e3c5fae6
 @patch
-def forward(self: KeyedRouter, hidden_states: torch.Tensor):
+def forward(self: KeyedRouter,
+            hidden_states: torch.Tensor, # the router's input, as its block passes it
+            *inputs, # what else the block passes (AfMoE's, MiniMax-M2's, HY-V3's, LFM2-MoE's selection bias)
+           ):
     "Route like the router, letting the key re-rank its safe sets; returns `(router_logits, router_scores, router_indices)`."
     r, st = self.router, self.settings
     # clean selection, exactly as the router; w [N, k] the weight scores at idx
-    x, logits, s, w_src, idx, w = self.select(r, hidden_states, values=True)
+    x, logits, s, w_src, idx, w = self.select(r, hidden_states, *inputs, values=True)
     if st.rule == "boundary":
         # on the CPU a read-back is free: a call with no opportunity needs no key
         if s.device.type != "cpu" or boundary_opportunity(s, idx.shape[1], self.consts, self.nonneg).any():
@@ -652,7 +808,7 @@ def forward(self: KeyedRouter, hidden_states: torch.Tensor):
         z = standardized_scores(x.detach(), self.key_centred, self.consts[3])
         top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)   # [N, E]
         new_top, opp, dead, changed = keyed_selection(top, safe_set(s, top, st, logits), z, st.dead_zone)
-        keyed_idx = torch.topk(s.masked_fill(~new_top, float("-inf")), r.top_k, dim=-1, sorted=self.sorted)[1]
+        keyed_idx = torch.topk(s.masked_fill(~new_top, float("-inf")), idx.shape[1], dim=-1, sorted=self.sorted)[1]
         # [N, k] untouched rows keep the router's order
         idx = torch.where(changed[:, None], keyed_idx, idx)
         w = w_src.gather(1, idx)
@@ -661,7 +817,7 @@ def forward(self: KeyedRouter, hidden_states: torch.Tensor):
     self.pending.append(self.last)
     if len(self.pending) >= 256: self.flush()
     if self.record_tokens: self.history.append(self.last)
-    return logits, self.weights(r, logits, w), idx
+    return logits, self.weights(r, logits, w, x, idx), idx
 
 # %% ../nbs/10_okr.ipynb #7a100456
 REFUSED = {
@@ -678,6 +834,14 @@ REFUSED = {
                     "dense scores: a different interface, not yet adapted",
     "DeepseekV4HashRouter": "hash routing: the experts of each token are fixed by a token-id table (tid2eid), not "
                             "chosen by a top-k over scores, so there is no choice for a key to make",
+    "Dots3NoteVisionTopKRouter": "routes image patches in Dots3-Note's vision encoder (Dots3NoteVisionModel), which the "
+                                 "causal LM (Dots3NoteForCausalLM) does not build; OKR keys a causal LM's text routers "
+                                 "(its forward is HY-V3's, HYV3TopKRouter, supported)",
+    "InklingTopkRouter": "returns a fourth output, the shared experts' gammas, and weights the selected experts jointly "
+                         "with the shared ones (a softmax of log-sigmoids over both): not the (logits, weights, indices) "
+                         "interface; not adapted",
+    "ZayaRouter": "an MLP router over a down-projection whose state is carried from layer to layer (four outputs), with a "
+                  "skip expert: not a linear gate with the (logits, weights, indices) interface; not adapted",
     "SwitchTransformersTop1Router": "encoder-decoder MoE; OKR keys causal LMs",
     "NllbMoeTop2Router": "encoder-decoder MoE; OKR keys causal LMs",
 }
@@ -838,8 +1002,9 @@ def last_moe(model: nn.Module, # a transformers MoE causal LM
     block = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else None
     base, head = model.base_model, model.get_output_embeddings()
     layers = getattr(base, "layers", None)
-    # Jamba's and Nemotron-H's names
-    norm = getattr(base, "norm", None) or getattr(base, "final_layernorm", None) or getattr(base, "norm_f", None)
+    # Jamba's and Nemotron-H's names; LFM2-MoE's final norm is its `embedding_norm` (applied after the layers)
+    norm = (getattr(base, "norm", None) or getattr(base, "final_layernorm", None) or getattr(base, "norm_f", None)
+            or getattr(base, "embedding_norm", None))
     # the block is a direct child of the last decoder layer (`mlp`, Jamba's `feed_forward`, Granite's `block_sparse_moe`)
     if layers is None or norm is None or head is None or not any(c is block for c in
                                                                  layers[-1].children()) or not hasattr(block,

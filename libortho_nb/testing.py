@@ -19,7 +19,10 @@ MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "minim
              "axk1", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa", "dots3_note", "hy_v4", "mimo_v2_flash", "solar_open",
              "exaone_moe", "nemotron_h", "bailing_hybrid", "kimi_linear", "mellum", "qwen3_5_moe", "granitemoe_swa",
              "granitemoeshared", "granitemoehybrid", "aria_text", "cohere2_moe", "flint",
-             "minimax_m3_vl", "laguna", "kolibri1")
+             "minimax_m3_vl", "laguna", "kolibri1",
+             # blocks that pass the selection bias to the router; Ernie's own float32 rule
+             "afmoe", "minimax_m2", "hy_v3", "lfm2_moe", "ernie4_5_moe",
+             "axk2", "beam", "deepseek_v4", "inkling2_text", "longcat_flash", "gemma4_text", "qwen4_exp")
 
 # %% ../nbs/98_testing.ipynb #5d6b7f08
 def _dense_config(arch, hidden, layers, vocab):
@@ -96,8 +99,8 @@ def _more_moe_configs(arch, common, hidden, layers, experts, top_k):
 def _newer_moe_configs(arch, common, hidden, layers, experts, top_k):
     "Tiny configs of the MoE families added after the first fifteen, by `model_type` (`AutoConfig.for_model`)."
     # the `model_type` transformers registers; `arch` names the text model where it differs
-    mt = dict(qwen3_5_moe="qwen3_5_moe_text", dots3_note="dots3_note_text", minimax_m3_vl="minimax_m3_vl_text").get(arch,
-                                                                                                             arch)
+    mt = dict(qwen3_5_moe="qwen3_5_moe_text", dots3_note="dots3_note_text", minimax_m3_vl="minimax_m3_vl_text",
+              qwen4_exp="qwen4_exp_text").get(arch, arch)
     base = {k: v for k, v in common.items() if k != "num_experts_per_tok"}
     heads = dict(head_dim=hidden // 4)
     mla = dict(q_lora_rank=16, kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8,
@@ -152,6 +155,41 @@ def _newer_moe_configs(arch, common, hidden, layers, experts, top_k):
         "laguna": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
                        shared_expert_intermediate_size=32, moe_routed_scaling_factor=2.5,
                        moe_router_logit_softcapping=3.0, sliding_window=16),
+        # the first layer dense (AfMoE, HY-V3, LFM2-MoE: LFM2's a short convolution, then attention)
+        "afmoe": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32, num_dense_layers=1,
+                      num_shared_experts=1, route_scale=2.5, global_attn_every_n_layers=2, sliding_window=16),
+        "minimax_m2": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k),
+        "hy_v3": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                      num_shared_experts=1, router_scaling_factor=2.5),
+        "lfm2_moe": dict(num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32, num_dense_layers=1,
+                         routed_scaling_factor=2.5, layer_types=["conv"] * (layers - 1) + ["full_attention"]),
+        "ernie4_5_moe": dict(moe_num_experts=experts, moe_k=top_k, moe_intermediate_size=32, moe_num_shared_experts=1,
+                             moe_layer_start_index=0),
+        "axk2": dict(**grouped, **mla, **index, **heads, mlp_layer_types=["dense"] + ["sparse"] * (layers - 1)),
+        "beam": dict(**heads, num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32, n_group=2,
+                     topk_group=1, routed_scaling_factor=2.5, sliding_window=16,
+                     mlp_layer_types=["dense"] + ["sparse"] * (layers - 1)),
+        # top-k routers everywhere: a real DeepSeek-V4's first layers are hash-routed (refused)
+        "deepseek_v4": dict(**heads, q_lora_rank=16, n_routed_experts=experts, num_experts_per_tok=top_k,
+                            moe_intermediate_size=32, n_shared_experts=1, num_key_value_heads=1, o_groups=2,
+                            o_lora_rank=16, **index, sliding_window=16, num_nextn_predict_layers=0,
+                            mlp_layer_types=["moe"] * layers),
+        "inkling2_text": dict(**heads, n_routed_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                              swa_num_attention_heads=4, swa_num_key_value_heads=2, swa_head_dim=hidden // 4,
+                              sliding_window_size=16, unpadded_vocab_size=base["vocab_size"]),
+        # 2 of the 8 experts are Longcat's zero-compute ones
+        "longcat_flash": dict(num_layers=layers, **mla, **heads, ffn_hidden_size=2 * hidden, moe_topk=top_k,
+                              n_routed_experts=experts - 2, zero_expert_num=2, expert_ffn_hidden_size=32,
+                              routed_scaling_factor=2.5),
+        "gemma4_text": dict(**heads, enable_moe_block=True, num_experts=experts, top_k_experts=top_k,
+                            moe_intermediate_size=32, hidden_size_per_layer_input=8,
+                            vocab_size_per_layer_input=base["vocab_size"], sliding_window=16),
+        # a 1000-row n-gram table instead of the default 20M (which made this model take ~20 s to build)
+        "qwen4_exp": dict(**heads, linear_key_head_dim=8, linear_value_head_dim=8, linear_num_key_heads=2,
+                          linear_num_value_heads=4, moe_intermediate_size=32, shared_expert_intermediate_size=32,
+                          num_experts_per_tok=top_k, num_experts=experts, ngram_vocab_size_base=1000, hc_lowrank=8,
+                          split_ngram_parts=4, indexer_n_heads=2, indexer_kv_heads=1, indexer_head_dim=hidden // 4,
+                          indexer_budget=8, indexer_compress_ratio=2, layer_types=hybrid),
         "kolibri1": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
                          shared_expert_intermediate_size=32, norm_topk_prob=True, sliding_window=16),
     }[arch]
@@ -190,6 +228,11 @@ def tiny_model(arch: str, # one of `DENSE_ARCHS` or `MOE_ARCHS`
     cfg = tiny_config(arch, **kwargs)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(cfg).to(dtype).eval()
+    # what `from_pretrained` keeps in float32 at a half dtype (Inkling-2's router weight, Ernie's, selection biases)
+    keep = getattr(model, "_keep_in_fp32_modules_strict", None) or ()
+    if dtype in (torch.float16, torch.bfloat16):
+        for n, t in [*model.named_parameters(), *model.named_buffers()]:
+            if any(f".{k}." in f".{n}." for k in keep): t.data = t.data.float()
     if arch in MOE_ARCHS:
         with torch.no_grad():
             for m in model.modules():
@@ -198,5 +241,7 @@ def tiny_model(arch: str, # one of `DENSE_ARCHS` or `MOE_ARCHS`
                 if "router" in name.lower() or (name.endswith("Gate") and not name.endswith("ForgetGate")):
                     for p in m.parameters():
                         if p.ndim == 2: p.mul_(router_scale)
-                    if hasattr(m, "e_score_correction_bias"): m.e_score_correction_bias.normal_(0, 0.02)
+                # a selection bias, in the router or in the block that passes it (AfMoE, MiniMax-M2, HY-V3, LFM2, Ernie)
+                for b in (getattr(m, "e_score_correction_bias", None), getattr(m, "expert_bias", None)):
+                    if isinstance(b, torch.Tensor): b.normal_(0, 0.02)
     return model
