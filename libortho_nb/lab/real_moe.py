@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from fastprogress.fastprogress import progress_bar
 from ..checks import check_int, check_real
+from ..okr import find_routers
 from .real import cache_dir, smollm2_folder, real_text, token_batches
 
 # %% auto #0
