@@ -27,8 +27,11 @@ How it is made (every choice, stated):
 - Extraction: greedy decoding of the secret's token count after the prefix reproduces the secret's text. Exposure:
   `log2 |R| - log2 rank` with the rank from a skew-normal fit (Carlini et al.) to `n_candidates` other secrets drawn
   uniformly (the same candidates for every row); `exposure_sample_*` is the plain sample rank.
-- Compression: RTN INT4 Base, symmetric, group 64, no clip search; every nn.Linear of the 30 blocks converted (lm_head
-  stays tied and dense), sparsity per layer as the library defines it; selections computed once per selector with the
+- Compression: RTN INT4 Base on the checkpoint's own grid, asymmetric, groups of 32, no clip search (`GRID`). The model
+  comes from a Q4_1 GGUF (`lab.real`), so its weights lie on that grid: INT4 loses nothing in the 26 frozen blocks, nor
+  in the entries revert puts back, and the rows measure the splits, not INT4's error on this small model (symmetric
+  groups of 64, the first grid run, cost x1.43 general perplexity on the fine-tune: the `int4_rtn_sym_g64` baseline).
+  Every nn.Linear of the 30 blocks is converted (lm_head stays tied and dense), sparsity per layer as the library defines it; selections computed once per selector with the
   library's `selection` and passed to `convert` (what `compress` does inside; the tutorial re-measures a row through
   `compress` itself). `bits`: stored bits per converted parameter.
 - Controls: INT4 of the fine-tuned model (residual at alpha 0), random selection, and task-vector negation (`negation`:
@@ -46,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "privacy"
 KEYS = ["method", "mode", "sparsity", "alpha"]
 ALL = 1 - 1e-9                                                           # rounds to every entry of every layer
+GRID = dict(group_size=32, asymmetric=True)     # the Base grid: the checkpoint's own (Q4_1: asymmetric, groups of 32)
 
 
 @dataclass(frozen=True)
@@ -280,7 +284,7 @@ def main(argv=None):
     for name in ("ft", "floor", "int4_rtn"):
         if name in done_bl: continue
         t = time.time()
-        model = ft if name == "ft" else base if name == "floor" else convert(copy.deepcopy(ft), 0.0, mode="residual", group_size=64, progress=False)
+        model = ft if name == "ft" else base if name == "floor" else convert(copy.deepcopy(ft), 0.0, mode="residual", progress=False, **GRID)
         row = dict(model=name, **m(model), bits=bits(model) if name == "int4_rtn" else 32.0, seconds=time.time() - t)
         pd.DataFrame([row]).to_csv(bl, mode="a", header=not bl.exists(), index=False)
         log(f"baseline {row}")
@@ -298,7 +302,7 @@ def main(argv=None):
         if ps == "negation":
             if ("negation", "revert", 1.0, 0.0) in have(): continue
             t = time.time()
-            neg = convert(copy.deepcopy(ft), ALL, mode="revert", group_size=64, progress=False, reference=base)
+            neg = convert(copy.deepcopy(ft), ALL, mode="revert", progress=False, reference=base, **GRID)
             set_alpha(neg, 0.0)
             write(dict(method="negation", mode="revert", sparsity=1.0, alpha=0.0, **m(neg), bits=bits(neg),
                        seconds=time.time() - t, measured_on="this"))
@@ -315,8 +319,8 @@ def main(argv=None):
                     log(f"selection {meth}: {time.time() - t:.0f} s")
                 h, scores = sels[meth]
                 t = time.time()
-                conv = convert(copy.deepcopy(ft), sp, h, mode, 64, method=meth, scores=scores, progress=False,
-                               reference=base if mode == "revert" else None)
+                conv = convert(copy.deepcopy(ft), sp, h, mode, method=meth, scores=scores, progress=False,
+                               reference=base if mode == "revert" else None, **GRID)
                 b, tc = bits(conv), time.time() - t
                 for al in wanted:
                     t = time.time()
