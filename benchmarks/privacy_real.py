@@ -230,8 +230,9 @@ def passes(quick):
     "`(methods, mode, sparsities, alphas)` in priority order (both ends of the dial first); each pass is resumable."
     if quick: return [(("delta",), "revert", (0.01,), (0.0, 1.0))]
     ends, half = (0.0, 1.0), (0.5,)
-    return [(("delta", "delta_fisher", "random"), "revert", (0.01, 0.05), ends),
+    return [(("delta",), "revert", (0.01, 0.05), ends),
             "negation",
+            (("delta_fisher", "random"), "revert", (0.01, 0.05), ends),
             (("delta",), "outlier", (0.01, 0.05), ends),
             (("delta", "delta_fisher", "random"), "revert", (0.01, 0.05), half),
             (("delta",), "residual", (0.01, 0.05), ends + half),
