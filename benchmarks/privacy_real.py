@@ -14,7 +14,7 @@ How it is made (every choice, stated):
 - Text: the Lee news corpus (`lee_articles`, 300 articles), split by article: the first 75% are the fine-tuning domain,
   the last 25% its held-out text (`domain_ppl`). General held-out text: the Wikipedia test split of `lab.real`
   (`general_ppl`); `delta_fisher`'s general Fisher comes from the Wikipedia calibration split. Both perplexities on
-  8 windows of 128 tokens (one row costs about a minute on one shared core).
+  8 windows of 128 tokens (a converted row measured 200-265 s on one thread of this shared machine, a dense one ~95 s).
 - Canaries: `make_canaries(8, 4, seed=9)` of the lab: seed 9 is the first whose 8 names share no first and no last name
   (seed 0 repeats two) and none of whose names is a word of the Lee text. Each is inserted `repeats` times as its own
   document by `finetune_texts`; documents joined with the tokenizer's EOS, cut into `seq_len`-token windows, shuffled.
