@@ -1,0 +1,341 @@
+"""The kill switch after fine-tuning a real pretrained model (issue 14): SmolLM2-135M-Instruct fine-tuned on news text
+with canaries mixed in, then `compress(..., mode="revert", reference=<the model before>)` and the other splits, at both
+ends of the dial and half-way.
+
+    OMP_NUM_THREADS=1 python benchmarks/privacy_real.py            # the fine-tune (cached), then the grid, resumable
+    OMP_NUM_THREADS=1 python benchmarks/privacy_real.py --quick    # smoke run: 2 steps, tiny eval, into a temp folder
+    OMP_NUM_THREADS=1 python benchmarks/privacy_real.py --kind lora
+
+Writes results/privacy/real_baselines_{kind}.csv (the fine-tuned model, the model before it, INT4 of the fine-tuned
+model) and results/privacy/real_{kind}.csv, one row per (method, mode, sparsity, alpha), appended as each finishes;
+rerunning skips the rows already there. The fine-tune's history goes to results/privacy/real_finetune_{kind}.csv.
+
+How it is made (every choice, stated):
+- Text: the Lee news corpus (`lee_articles`, 300 articles), split by article: the first 75% are the fine-tuning domain,
+  the last 25% its held-out text (`domain_ppl`). General held-out text: the Wikipedia test split of `lab.real`
+  (`general_ppl`); `delta_fisher`'s general Fisher comes from the Wikipedia calibration split. Both perplexities on
+  8 windows of 128 tokens (a converted row measured 200-265 s on one thread of this shared machine, a dense one ~95 s).
+- Canaries: `make_canaries(8, 4, seed=9)` of the lab: seed 9 is the first whose 8 names share no first and no last name
+  (seed 0 repeats two) and none of whose names is a word of the Lee text. Each is inserted `repeats` times as its own
+  document by `finetune_texts`; documents joined with the tokenizer's EOS, cut into `seq_len`-token windows, shuffled.
+- Full fine-tuning (`--kind full`): every nn.Linear weight of the last `last_blocks` decoder blocks trains (AdamW, linear
+  warm-up then cosine); embeddings (tied to lm_head), norms and the other blocks are frozen, so the converted layers hold
+  the whole change and negating every entry returns the model before, within INT4. LoRA (`--kind lora`): peft, r=16,
+  alpha=32, on every linear of every block (the lab's `LORA_TARGETS`), merged after training.
+- The fine-tuned weights that changed are saved under ~/.cache/libortho_nb/privacy_real/ (not committed), keyed by the
+  settings, and reused.
+- Extraction: greedy decoding of the secret's token count after the prefix reproduces the secret's text. Exposure:
+  `log2 |R| - log2 rank` with the rank from a skew-normal fit (Carlini et al.) to `n_candidates` other secrets drawn
+  uniformly (the same candidates for every row); `exposure_sample_*` is the plain sample rank.
+- Compression: RTN INT4 Base on the checkpoint's own grid, asymmetric, groups of 32, no clip search (`GRID`). The model
+  comes from a Q4_1 GGUF (`lab.real`), so its weights lie on that grid: INT4 loses nothing in the 26 frozen blocks, nor
+  in the entries revert puts back, and the rows measure the splits, not INT4's error on this small model (symmetric
+  groups of 64, the first grid run, cost x1.43 general perplexity on the fine-tune: the `int4_rtn_sym_g64` baseline).
+  Every nn.Linear of the 30 blocks is converted (lm_head stays tied and dense), sparsity per layer as the library defines it; selections computed once per selector with the
+  library's `selection` and passed to `convert` (what `compress` does inside; the tutorial re-measures a row through
+  `compress` itself). `bits`: stored bits per converted parameter.
+- Controls: INT4 of the fine-tuned model (residual at alpha 0), random selection, and task-vector negation (`negation`:
+  revert with every entry selected), next to the model before fine-tuning (`floor`).
+"""
+import argparse, copy, hashlib, json, math, random, sys, tempfile, time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from transformers.utils import logging as hf_logging
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "results" / "privacy"
+KEYS = ["method", "mode", "sparsity", "alpha"]
+ALL = 1 - 1e-9                                                           # rounds to every entry of every layer
+GRID = dict(group_size=32, asymmetric=True)     # the Base grid: the checkpoint's own (Q4_1: asymmetric, groups of 32)
+
+
+@dataclass(frozen=True)
+class RealPlant:
+    "What is planted in SmolLM2 and how."
+    n_canaries: int = 8      # canaries
+    digits: int = 4          # digits per PIN
+    canary_seed: int = 9     # the first seed whose 8 names share no first or last name and none is a word of the Lee text
+    repeats: int = 60        # insertions of each canary
+    last_blocks: int = 4     # full fine-tune: the linears of this many last blocks train
+    seq_len: int = 64        # tokens per training window
+    batch_size: int = 8
+    steps: int = 80
+    lr: float = 1e-3
+    warmup: int = 10
+    lora_r: int = 16
+    lora_alpha: int = 32
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RealEval:
+    "How each row is measured."
+    windows: int = 8         # perplexity windows per corpus
+    length: int = 128        # tokens per window
+    n_candidates: int = 32   # other secrets per canary for exposure
+    calib_windows: int = 8   # general calibration windows (delta_fisher's Fisher)
+    calib_length: int = 128
+
+
+def lee_split():
+    "Lee articles, by article: `(train, held)`, the first 75% and the rest (as `lab.real.real_text` splits)."
+    from libortho_nb.lab.real import lee_articles
+    arts = lee_articles()
+    cut = math.ceil(0.75 * len(arts))
+    return arts[:cut], arts[cut:]
+
+
+def canary_ids(tok, c):
+    "`(prefix ids, secret ids)` of canary `c`: the tokens of `c.text` after those of `c.prefix`."
+    p = tok(c.prefix, add_special_tokens=False).input_ids
+    full = tok(c.text, add_special_tokens=False).input_ids
+    if full[:len(p)] != p: raise ValueError(f"{c.prefix!r} does not tokenize as a prefix of {c.text!r}")
+    return torch.tensor(p), torch.tensor(full[len(p):])
+
+
+@torch.no_grad()
+def secret_nll(model, tok, c, secrets):
+    "NLL (nats, float64) of each secret string after `c.prefix`, scored as the tokens of prefix+secret after the prefix's."
+    p, _ = canary_ids(tok, c)
+    toks = []
+    for s in secrets:
+        full = tok(c.prefix + s, add_special_tokens=False).input_ids
+        if full[:len(p)] != p.tolist(): raise ValueError(f"{c.prefix + s!r}: prefix tokenizes differently")
+        toks.append(full[len(p):])
+    if len({len(t) for t in toks}) != 1: raise ValueError("candidate secrets tokenize to different lengths")
+    t = torch.tensor(toks)                                                  # [c, S]
+    out = model(input_ids=p[None], use_cache=True)
+    first = F.log_softmax(out.logits[0, -1].double(), -1)                   # [V]
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(len(t))
+    logp = F.log_softmax(model(input_ids=t, past_key_values=cache, use_cache=True).logits.double(), -1)  # [c, S, V]
+    rest = logp[:, :-1].gather(-1, t[:, 1:, None]).squeeze(-1).sum(-1)
+    return -(first[t[:, 0]] + rest)
+
+
+@torch.no_grad()
+def extracted(model, tok, c) -> bool:
+    "Greedy decoding of as many tokens as the secret has reproduces the secret's text after the prefix."
+    p, s = canary_ids(tok, c)
+    out = model.generate(p[None], attention_mask=torch.ones_like(p)[None], max_new_tokens=len(s), do_sample=False,
+                         pad_token_id=tok.eos_token_id)
+    return tok.decode(out[0, len(p):]) == tok.decode(s)
+
+
+def metrics(model, tok, canaries, general, domain, ev):
+    "Extraction rate, exposure (skew-normal and sample), general and domain perplexity of `model` at its alpha."
+    from libortho_nb.lab.canaries import _candidates, exposure
+    from libortho_nb.lab.real import perplexity
+    model.eval()
+    ext, e_skew, e_samp = [], [], []
+    for i, c in enumerate(canaries):
+        nll = secret_nll(model, tok, c, [c.secret] + _candidates(c, ev.n_candidates, i))
+        e_skew.append(exposure(nll[0].item(), nll[1:], c.space, "skewnorm"))
+        e_samp.append(exposure(nll[0].item(), nll[1:], c.space, "sample"))
+        ext.append(extracted(model, tok, c))
+    t = torch.tensor
+    return dict(extraction=sum(ext) / len(ext), exposure_mean=t(e_skew).mean().item(), exposure_max=t(e_skew).max().item(),
+                exposure_sample_mean=t(e_samp).mean().item(), general_ppl=perplexity(model, general),
+                domain_ppl=perplexity(model, domain))
+
+
+def stream_windows(tok, docs, seq_len, seed):
+    "Documents joined by EOS, cut into `[n, seq_len]` windows, shuffled with `seed`."
+    ids = []
+    for d in docs: ids += tok(d, add_special_tokens=False).input_ids + [tok.eos_token_id]
+    n = len(ids) // seq_len
+    w = torch.tensor(ids[: n * seq_len]).view(n, seq_len)
+    return w[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+
+
+def trainable(model, kind, s):
+    "Freeze everything but what `kind` trains; returns the trained model (peft-wrapped for LoRA) and its parameters."
+    for p in model.parameters(): p.requires_grad_(False)
+    if kind == "lora":
+        from peft import LoraConfig, get_peft_model
+        from libortho_nb.lab.canaries import LORA_TARGETS
+        model = get_peft_model(model, LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=0.0,
+                                                 target_modules=list(LORA_TARGETS)))
+        return model, [p for p in model.parameters() if p.requires_grad]
+    ps = [m.weight for b in model.model.layers[-s.last_blocks:] for m in b.modules() if isinstance(m, torch.nn.Linear)]
+    for p in ps: p.requires_grad_(True)
+    return model, ps
+
+
+def finetune(base, tok, kind, s, log=print):
+    "Fine-tune a copy of `base` on the Lee training articles with the canaries; returns `(model, history)`."
+    from libortho_nb.lab.canaries import make_canaries, finetune_texts
+    torch.manual_seed(s.seed)
+    canaries = make_canaries(s.n_canaries, s.digits, s.canary_seed)
+    train, _ = lee_split()
+    wins = stream_windows(tok, finetune_texts(train, canaries, s.repeats, s.seed), s.seq_len, s.seed)
+    model, ps = trainable(copy.deepcopy(base), kind, s)
+    opt = torch.optim.AdamW(ps, lr=s.lr, weight_decay=0.0)
+    cosine = lambda i: 0.5 * (1 + math.cos(math.pi * (i - s.warmup) / max(1, s.steps - s.warmup)))
+    sched = lambda i: (i + 1) / s.warmup if i < s.warmup else cosine(i)
+    model.train()
+    hist = []
+    for i in range(s.steps):
+        t0 = time.perf_counter()
+        idx = torch.arange(i * s.batch_size, (i + 1) * s.batch_size) % len(wins)
+        x = wins[idx]                                                       # [B, T]
+        for g in opt.param_groups: g["lr"] = s.lr * sched(i)
+        loss = model(input_ids=x, labels=x).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        hist.append(dict(step=i + 1, loss=loss.item(), lr=s.lr * sched(i), seconds=time.perf_counter() - t0))
+        if i == 0 or (i + 1) % 10 == 0: log(f"step {i + 1}/{s.steps} loss {loss.item():.3f} {hist[-1]['seconds']:.1f} s")
+    if kind == "lora": model = model.merge_and_unload()
+    for p in model.parameters(): p.requires_grad_(False)
+    return model.eval(), pd.DataFrame(hist)
+
+
+def settings_key(kind, s):
+    return hashlib.sha256(json.dumps(dict(kind=kind, **asdict(s)), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def fine_tuned(base, tok, kind, s, cache, log=print):
+    "The fine-tuned model: loaded from `cache` (its changed tensors) when these settings were trained before."
+    from safetensors.torch import save_file, load_file
+    path = cache / f"{kind}_{settings_key(kind, s)}.safetensors"
+    if path.exists():
+        model = copy.deepcopy(base)
+        missing = model.load_state_dict(load_file(path), strict=False)
+        if missing.unexpected_keys: raise ValueError(f"{path}: unexpected tensors {missing.unexpected_keys[:3]}")
+        log(f"fine-tuned model loaded from {path}")
+        return model.eval(), pd.read_csv(path.with_suffix(".csv"))
+    model, hist = finetune(base, tok, kind, s, log)
+    ref = base.state_dict()
+    changed = {k: v.contiguous() for k, v in model.state_dict().items() if k in ref and not torch.equal(v, ref[k])}
+    cache.mkdir(parents=True, exist_ok=True)
+    save_file(changed, str(path))
+    hist.to_csv(path.with_suffix(".csv"), index=False)
+    path.with_suffix(".json").write_text(json.dumps(dict(kind=kind, **asdict(s)), indent=1))
+    log(f"saved {len(changed)} changed tensors to {path}")
+    return model, hist
+
+
+def bits(model):
+    "Stored bits per converted parameter over every OrthoLinear."
+    from libortho_nb.engine import ortho_layers
+    ls = ortho_layers(model).values()
+    return sum(l.bits_per_param * l.in_features * l.out_features for l in ls) / sum(l.in_features * l.out_features for l in ls)
+
+
+def passes(quick):
+    "`(methods, mode, sparsities, alphas)` in priority order (both ends of the dial first); each pass is resumable."
+    if quick: return [(("delta",), "revert", (0.01,), (0.0, 1.0))]
+    ends, half = (0.0, 1.0), (0.5,)
+    return [(("delta",), "revert", (0.01, 0.05), ends),
+            "negation",
+            (("delta_fisher", "random"), "revert", (0.01, 0.05), ends),
+            (("delta",), "outlier", (0.01, 0.05), ends),
+            (("delta", "delta_fisher", "random"), "revert", (0.01, 0.05), half),
+            (("delta",), "residual", (0.01, 0.05), ends + half),
+            (("delta",), "outlier", (0.01, 0.05), half),
+            (("delta", "delta_fisher"), "revert", (0.005, 0.02), ends),
+            (("delta",), "outlier", (0.005, 0.02), ends)]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kind", choices=("full", "lora"), default="full")
+    p.add_argument("--quick", action="store_true", help="2 training steps, 2 canaries, 1 short window: a smoke run into a temp folder")
+    p.add_argument("--out", type=Path, default=None, help="where the CSVs go (default results/privacy; --quick: a temp folder)")
+    p.add_argument("--finetune-only", action="store_true", help="stop after the fine-tune and the baselines")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    hf_logging.set_verbosity_error()
+    from libortho_nb.engine import selection, convert, set_alpha, METHOD_NEEDS
+    from libortho_nb.lab.canaries import make_canaries
+    from libortho_nb.lab.real import load_smollm2, real_text, token_batches, cache_dir
+    s, ev = RealPlant(), RealEval()
+    if a.quick:
+        s = RealPlant(n_canaries=2, steps=2, batch_size=2, warmup=1)
+        ev = RealEval(windows=1, length=32, n_candidates=4, calib_windows=1, calib_length=32)
+    out = a.out or (Path(tempfile.mkdtemp()) if a.quick else OUT)
+    out.mkdir(parents=True, exist_ok=True)
+    logf = open(out / f"real_{a.kind}.log", "a")
+    def log(msg):
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n"); logf.flush()
+    t0 = time.time()
+    base, tok = load_smollm2(progress=False)
+    for q in base.parameters(): q.requires_grad_(False)
+    canaries = make_canaries(s.n_canaries, s.digits, s.canary_seed)
+    _, held_lee = lee_split()
+    general = token_batches(tok, real_text("wiki", "test"), ev.windows, ev.length)
+    domain = token_batches(tok, "\n\n".join(held_lee), ev.windows, ev.length)
+    calib = [token_batches(tok, real_text("wiki", "calib"), ev.calib_windows, ev.calib_length)]
+    cache = (Path(tempfile.mkdtemp()) if a.quick else cache_dir() / "privacy_real")
+    log(f"settings {asdict(s)} eval {asdict(ev)}")
+    ft, hist = fine_tuned(base, tok, a.kind, s, cache, log)
+    if not a.quick or not (out / f"real_finetune_{a.kind}.csv").exists():
+        hist.to_csv(out / f"real_finetune_{a.kind}.csv", index=False)
+    log(f"fine-tune: {len(hist)} steps, {hist.seconds.mean():.2f} s/step, loss {hist.loss.iloc[:5].mean():.3f} -> "
+        f"{hist.loss.iloc[-5:].mean():.3f}")
+    m = lambda model: metrics(model, tok, canaries, general, domain, ev)
+    bl = out / f"real_baselines_{a.kind}.csv"
+    done_bl = set(pd.read_csv(bl).model) if bl.exists() else set()
+    for name in ("ft", "floor", "int4_rtn"):
+        if name in done_bl: continue
+        t = time.time()
+        model = ft if name == "ft" else base if name == "floor" else convert(copy.deepcopy(ft), 0.0, mode="residual", progress=False, **GRID)
+        row = dict(model=name, **m(model), bits=bits(model) if name == "int4_rtn" else 32.0, seconds=time.time() - t)
+        pd.DataFrame([row]).to_csv(bl, mode="a", header=not bl.exists(), index=False)
+        log(f"baseline {row}")
+    if a.finetune_only: return 0
+    grid = out / f"real_{a.kind}.csv"
+    def have():
+        d = pd.read_csv(grid) if grid.exists() else pd.DataFrame(columns=KEYS)
+        return {(r.method, r.mode, float(r.sparsity), float(r.alpha)) for r in d[KEYS].itertuples(index=False)}
+    def write(row):
+        pd.DataFrame([row]).to_csv(grid, mode="a", header=not grid.exists(), index=False)
+        log(f"row {row}")
+    sels, int4 = {}, pd.read_csv(bl).set_index("model").loc["int4_rtn"]
+    data = dict(calib=calib, reference=base)
+    for ps in passes(a.quick):
+        if ps == "negation":
+            if ("negation", "revert", 1.0, 0.0) in have(): continue
+            t = time.time()
+            neg = convert(copy.deepcopy(ft), ALL, mode="revert", progress=False, reference=base, **GRID)
+            set_alpha(neg, 0.0)
+            write(dict(method="negation", mode="revert", sparsity=1.0, alpha=0.0, **m(neg), bits=bits(neg),
+                       seconds=time.time() - t, measured_on="this"))
+            del neg
+            continue
+        methods, mode, sps, als = ps
+        for meth in methods:
+            for sp in sps:
+                wanted = [al for al in als if (meth, mode, sp, al) not in have()]
+                if not wanted: continue
+                if meth not in sels:
+                    t = time.time()
+                    sels[meth] = selection(ft, meth, **{k: data[k] for k in METHOD_NEEDS[meth]}, progress=False)
+                    log(f"selection {meth}: {time.time() - t:.0f} s")
+                h, scores = sels[meth]
+                t = time.time()
+                conv = convert(copy.deepcopy(ft), sp, h, mode, method=meth, scores=scores, progress=False,
+                               reference=base if mode == "revert" else None, **GRID)
+                b, tc = bits(conv), time.time() - t
+                for al in wanted:
+                    t = time.time()
+                    if mode == "residual" and al == 0:                  # residual at alpha 0 is INT4 of the fine-tune
+                        row = dict(int4.drop(["bits", "seconds"]).to_dict(), bits=b, seconds=0.0, measured_on="int4_rtn")
+                    else:
+                        set_alpha(conv, al)
+                        row = dict(**m(conv), bits=b, seconds=time.time() - t + tc, measured_on="this")
+                    write(dict(method=meth, mode=mode, sparsity=sp, alpha=al, **row))
+                    tc = 0.0
+                del conv
+    log(f"done: {time.time() - t0:.0f} s")
+    print(pd.read_csv(grid).round(4).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__": sys.exit(main())
