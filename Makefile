@@ -55,10 +55,12 @@ browser:
 	else sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium chromium-driver; fi
 
 # Two pytest workers at one torch thread each (as nbtest); a file's tests stay on one worker, so module fixtures are
-# built once; tests/conftest.py sends the slowest files first.
+# built once; tests/conftest.py sends the slowest files first. The browser test runs alone afterwards.
 pytest: $(STAMP) browser
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIBORTHO_CHROMIUM=$(CHROMIUM) LIBORTHO_CHROMEDRIVER=$(CHROMEDRIVER) \
-	  $(BIN)/python -m pytest tests -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+	  $(BIN)/python -m pytest tests -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 -m 'not real and not browser'
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIBORTHO_CHROMIUM=$(CHROMIUM) LIBORTHO_CHROMEDRIVER=$(CHROMEDRIVER) \
+	  $(BIN)/python -m pytest tests -q -m browser
 
 # The CPU backend's layer table (benchmarks/cpu_layers.py --help; writes results/cpu/layers.csv). BENCH_ARGS=--boost
 # raises this session's scheduler weight first on a shared machine; BENCH_ARGS=--quick runs two shapes only.

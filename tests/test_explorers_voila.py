@@ -8,6 +8,10 @@ import os, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 
+# `make test` runs this test alone, after the two pytest workers: beside another worker's CLI tests the page took over the
+# webdriver's 120 s to load (it waits for the kernel to run the app), twice; alone the whole test takes about 35 s.
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "tests" / "explorers_app.ipynb"
 CHROMIUM = os.environ.get("LIBORTHO_CHROMIUM", "/usr/bin/chromium")
