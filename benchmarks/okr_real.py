@@ -27,24 +27,9 @@ from libortho_nb.okr import WatermarkKey, OKRSettings, okr_generate
 from libortho_nb.detector import OKRDetector
 from libortho_nb.lab.real import real_text, token_batches, load_smollm2, perplexity
 from libortho_nb.lab.real_moe import MoEficationSettings, load_moe, moe_name, router_stats
+from okr_detection import log, batched, gen_nll, distinct   # benchmarks/ is on the path when a script there runs
 
 ROOT = Path(__file__).resolve().parent.parent
-
-def log(*a): print(f"[{time.strftime('%H:%M:%S')}]", *a, flush=True)
-
-def batched(fn, ids, bs):
-    return torch.cat([fn(ids[i:i + bs], i) for i in range(0, len(ids), bs)])
-
-@torch.no_grad()
-def gen_nll(model, ids, P):
-    "Per-token NLL (nats) `[B, T - P]` of the tokens after the prompt under the clean model."
-    lp = model(input_ids=ids, use_cache=False).logits[:, P - 1:-1].float().log_softmax(-1)
-    return -lp.gather(2, ids[:, P:, None])[..., 0]
-
-def distinct(ids, P, n):
-    "Mean over rows of distinct n-grams / n-grams after the prompt."
-    w = ids[:, P:].unfold(1, n, 1)
-    return float(np.mean([len(set(map(tuple, r.tolist()))) / r.shape[0] for r in w]))
 
 ROWS = []
 def summary(path, row):
@@ -102,7 +87,7 @@ def main():
     for name, ids, nl in (("unwatermarked", clean, nll_c), ("human", human, nll_h)):
         summary(out / "summary.csv", dict(**base, method=name, ppl=math.exp(float(nl.mean())),
                                          ppl_cost=math.exp(float(nl.mean() - nll_c.mean())) - 1,
-                                         distinct_2=distinct(ids, P, 2)))
+                                         distinct_2=distinct(ids, P, ids.shape[1] - P, 2)))
 
     def run_okr(c):
         layers, rule, rho = c.split(":")
@@ -122,7 +107,7 @@ def main():
         w, cl, hu = o["okr"], o["unwatermarked"], o["human"]
         summary(out / "summary.csv", dict(
             **base, method=f"okr {c}", null_keys=M, ppl=math.exp(float(nll.mean())),
-            ppl_cost=math.exp(float(nll.mean() - nll_c.mean())) - 1, distinct_2=distinct(wm, P, 2),
+            ppl_cost=math.exp(float(nll.mean() - nll_c.mean())) - 1, distinct_2=distinct(wm, P, wm.shape[1] - P, 2),
             tpr_p01_exact=float((w.exact_p_value <= 0.01).mean()), tpr_p01_tail=float((w.tail_p_value <= 0.01).mean()),
             fpr_p01_exact_unwm=float((cl.exact_p_value <= 0.01).mean()), fpr_p01_exact_human=float((hu.exact_p_value <= 0.01).mean()),
             fpr_p01_tail_unwm=float((cl.tail_p_value <= 0.01).mean()), fpr_p01_tail_human=float((hu.tail_p_value <= 0.01).mean()),
@@ -144,7 +129,7 @@ def main():
                                                                             ("human", human))}
         summary(out / "summary.csv", dict(
             **base, method=f"kgw bias {b}", ppl=math.exp(float(nll.mean())),
-            ppl_cost=math.exp(float(nll.mean() - nll_c.mean())) - 1, distinct_2=distinct(kg, P, 2),
+            ppl_cost=math.exp(float(nll.mean() - nll_c.mean())) - 1, distinct_2=distinct(kg, P, kg.shape[1] - P, 2),
             tpr_p01_exact=float((o["kgw"].p_value <= 0.01).mean()),
             fpr_p01_exact_unwm=float((o["unwatermarked"].p_value <= 0.01).mean()),
             fpr_p01_exact_human=float((o["human"].p_value <= 0.01).mean()), median_z=float(np.median(o["kgw"].z_score)),
