@@ -378,13 +378,18 @@ def cmd_watermark_detect(a) -> dict:
 def killswitch(folder: str|os.PathLike, # a canary model folder (`save_pretrained` files and canaries.json)
                n_canaries: int|None=None, # the first n canaries (None: all)
                n_candidates: int=1000, # exposure: sampled candidates per canary
-               sparsity: float=0.01, method: str="contrastive",
+               sparsity: float=0.5, method: str="delta",
                alphas=(0.0, 0.25, 0.5, 0.75, 1.0), # where the curve is measured
+               mode: str|None="revert", # None: `compress`'s default for `method`
+               reference: str|os.PathLike|None=None, # the model before fine-tuning (delta selectors, mode revert)
               ) -> pd.DataFrame:
-    "The alpha trade-off of the canary model in `folder`: one `alpha_point` row per alpha."
+    "The alpha trade-off of the canary model in `folder`: one `alpha_point` row per alpha, with the model's bits/param."
     from libortho_nb.lab.explorers import load_canary_lab, alpha_curve
-    lab = load_canary_lab(folder, n_canaries=n_canaries, n_candidates=n_candidates)
-    return alpha_curve(lab, alphas, sparsity, method)
+    from libortho_nb.experts import param_summary
+    lab = load_canary_lab(folder, n_canaries=n_canaries, n_candidates=n_candidates, reference=reference)
+    curve = alpha_curve(lab, alphas, sparsity, method, mode)
+    return curve.assign(bits_per_param=param_summary(lab.variant(sparsity, method, curve["mode"].iloc[0]))["bits_per_param"])
+
 
 # %% ../nbs/90_cli.ipynb #83b79914
 def watermark_table(folder: str|os.PathLike, # an MoE model folder
@@ -457,19 +462,33 @@ def cmd_demo(a):
     if not (models / "llama-canaries" / "canaries.json").is_file():
         raise CLIError(f"{models / 'llama-canaries'} has no canaries.json: expected the canary model of "
                        "the privacy experiment")
+    from libortho_nb.engine import METHOD_NEEDS
+    wants_ref = a.mode == "revert" or "reference" in METHOD_NEEDS.get(a.method or "", set())
+    reference = model_folder(a.reference or models / "llama-base") if wants_ref else None
+    if a.reference and not wants_ref:
+        raise CLIError(f"--reference is used by --mode revert and the delta methods only, got --method {a.method} "
+                       f"--mode {a.mode}")
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    curve = killswitch(models / "llama-canaries", a.canaries, a.n_candidates, a.sparsity, a.method)
+    curve = killswitch(models / "llama-canaries", a.canaries, a.n_candidates, a.sparsity, a.method,
+                       mode=a.mode, reference=reference)
     wm = watermark_table(models / "moe-small", a.key_seed, a.texts, a.new_tokens, a.rho)
     _demo_plots(curve, wm, out)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40,
                            "display.float_format", "{:.4g}".format):
+        against = f" against {reference}" if reference is not None else ""
         print(f"== The kill switch: {models / 'llama-canaries'}, compressed with method={a.method}, "
-              f"sparsity={a.sparsity:g}; "
+              f"mode={curve['mode'].iloc[0]}, sparsity={a.sparsity:g}{against}; "
               f"{a.canaries or 'all'} canaries, {a.n_candidates} sampled candidates each "
               "for exposure (bits) ==")
         print(curve[["alpha", "extraction", "exposure", "exposure_skewnorm", "perplexity", "completion",
                      "secret"]].to_string(index=False))
+        ends = curve.set_index("alpha").perplexity
+        if {0.0, 1.0} <= set(ends.index):
+            print(f"cost: held-out perplexity at alpha 0 is {ends[0.0] / ends[1.0]:.3f} times that at alpha 1 "
+                  f"({ends[0.0]:.4g} against {ends[1.0]:.4g}); the compressed model stores "
+                  f"{curve.bits_per_param.iloc[0]:.2f} bits per parameter ({a.sparsity:.1%} of each converted layer's "
+                  "entries in the Ortho stream)")
         print(f"\n== A watermark: {models / 'moe-small'}, key seed {a.key_seed}, OKR on the last MoE "
               f"layer at rho={a.rho:g}; "
               f"{a.new_tokens} bytes sampled per text after a 48-byte held-out prompt; OKRDetector "
@@ -622,8 +641,14 @@ def _add_demo(sub):
     d.add_argument("--canaries", type=_positive, default=None, help="use the first N canaries (default: all)")
     d.add_argument("--n-candidates", type=_positive, default=1000, help="sampled candidates "
                                                                         "per canary for exposure")
-    d.add_argument("--sparsity", type=_unit(), default=0.01)
-    d.add_argument("--method", default="contrastive", help="how Ortho entries are chosen (see compress)")
+    d.add_argument("--sparsity", type=_unit(), default=0.5,
+                   help="fraction of each layer's entries in the Ortho stream")
+    d.add_argument("--method", default="delta", help="how Ortho entries are chosen (see compress)")
+    d.add_argument("--mode", choices=("residual", "outlier", "revert"), default="revert",
+                   help="what alpha=0 leaves on the selection (see compress)")
+    d.add_argument("--reference", metavar="MODEL_DIR", default=None,
+                   help="the model before fine-tuning, for --mode revert and the delta methods "
+                        "(default: llama-base/ in --models)")
     d.add_argument("--key-seed", type=int, default=2026)
     d.add_argument("--texts", type=_positive, default=4)
     d.add_argument("--new-tokens", type=_positive, default=1024, help="bytes sampled per watermark text")

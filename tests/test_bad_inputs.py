@@ -256,13 +256,17 @@ CLI_CASES = [
      "residual-mode layers only"),
     ("compress gptq revert", ["compress", "{t}/dense", "{t}/o12", "--gptq", "--calib", "{t}/text.txt", "--mode", "revert"],
      "drop --mode revert"),
+    ("demo reference not a model", ["demo", "--models", "{m}", "--reference", "{t}/out"], "has no config.json"),
+    ("demo reference unused", ["demo", "--models", "{m}", "--method", "contrastive", "--mode", "outlier", "--reference",
+                               "{m}/llama-base"], "--reference is used by --mode revert and the delta methods only"),
     ("unknown command", ["frobnicate"], "invalid choice"),
 ]
+MODELS = Path(__file__).resolve().parents[1] / "models"                 # the committed models `libortho demo` runs on
 
 @pytest.mark.parametrize("name,args,fragment", CLI_CASES, ids=[c[0] for c in CLI_CASES])
 def test_cli_bad_input_is_one_line_exit_2(name, args, fragment, folders, capsys):
     before = tree(folders)
-    code, out, err = cli([a.format(t=folders) for a in args], capsys)
+    code, out, err = cli([a.format(t=folders, m=MODELS) for a in args], capsys)
     lines = err.strip().splitlines()
     assert code == 2, (name, code, err)
     assert len(lines) == 1 and lines[0].startswith("libortho: error: "), (name, err)

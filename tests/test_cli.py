@@ -13,8 +13,13 @@ def test_demo_on_the_committed_models(venv_bin, root, tmp_path):
     for s in ("The kill switch", "extraction", "exposure", "perplexity", "A watermark", "z_score", "p_value", "with key", "without key"):
         assert s in r.stdout, s
     kill = r.stdout.split("== A watermark")[0].splitlines()
-    alphas = [l.split()[0] for l in kill if l.strip() and l.split()[0].replace(".", "").isdigit()]
-    assert alphas == ["0", "0.25", "0.5", "0.75", "1"], kill
+    rows = [l.split() for l in kill if l.strip() and l.split()[0].replace(".", "").isdigit()]
+    assert [r[0] for r in rows] == ["0", "0.25", "0.5", "0.75", "1"], kill
+    assert "method=delta, mode=revert, sparsity=0.5 against" in kill[0], kill[0]
+    extraction = {r[0]: float(r[1]) for r in rows}
+    assert extraction["0"] == 0 and extraction["1"] > 0, kill            # the switch: secrets out at 1, none at 0
+    cost = [l for l in kill if l.startswith("cost: held-out perplexity at alpha 0 is")]
+    assert len(cost) == 1 and "bits per parameter" in cost[0], kill
     for png in ("killswitch.png", "watermark.png"): assert (tmp_path / "out" / png).stat().st_size > 1000
 
 def test_bad_input_is_one_line_and_exit_2(venv_bin, root, tmp_path):

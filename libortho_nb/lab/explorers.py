@@ -14,7 +14,8 @@ from transformers import AutoModelForCausalLM
 from .canaries import Canary, greedy_completion
 from .privacy import load_canaries, privacy_metrics
 from .corpus import stdlib_corpus, split_corpus, encode_bytes, random_windows, held_out_prompts
-from ..engine import compress, METHOD_NEEDS, alpha as alpha_ctx
+from ..engine import compress, METHOD_NEEDS, DEFAULT_GENERAL, DEFAULT_PRIVATE, DEFAULT_REFERENCE
+from ..engine import alpha as alpha_ctx
 from .training import bits_per_byte
 from ..okr import WatermarkKey, OKRSettings, find_routers, apply_okr, remove_okr, okr_stats, okr_generate
 from ..detector import OKRDetector
@@ -24,6 +25,12 @@ __all__ = ['CanaryLab', 'load_canary_lab', 'alpha_point', 'alpha_curve', 'alpha_
            'epsilon_point', 'epsilon_explorer']
 
 # %% ../../nbs/lab/95_explorers.ipynb #e2e4b93e
+def _lab_mode(needs: set, mode: str|None) -> str:
+    "The mode `compress` uses for a selector needing `needs` when `mode` is None (its default for the data it is given)."
+    if mode is not None: return mode
+    if "private" in needs: return DEFAULT_PRIVATE["mode"]
+    return (DEFAULT_REFERENCE if "reference" in needs else DEFAULT_GENERAL)["mode"]
+
 @dataclass
 class CanaryLab:
     "A dense canary model and what the alpha explorer measures on it; compressed variants and measured points are cached."
@@ -35,6 +42,7 @@ class CanaryLab:
     n_candidates: int = 1000 # exposure: sampled candidates per canary
     seq_len: int = 128 # held-out bits/byte: bytes per window
     n_windows: int = 16 # held-out bits/byte: windows scored
+    reference: nn.Module|None = None # the model before fine-tuning: for "delta", "delta_fisher" and mode "revert"
     variants: dict = field(default_factory=dict, repr=False)
     points: dict = field(default_factory=dict, repr=False)
 
@@ -42,22 +50,30 @@ class CanaryLab:
         "The data to hide: each canary's text as byte tokens."
         return [encode_bytes(c.text) for c in self.canaries]
 
-    def variant(self, sparsity: float, method: str) -> nn.Module:
-        "The model compressed at `sparsity` with `method` (made once)."
-        k = (float(sparsity), method)
+    def variant(self, sparsity: float, method: str, mode: str|None=None) -> nn.Module:
+        "The model compressed at `sparsity` with `method` in `mode` (None: `compress`'s default for the method; made once)."
+        needs = METHOD_NEEDS.get(method, set())  # an unknown method: compress names the valid ones
+        mode = _lab_mode(needs, mode)
+        k = (float(sparsity), method, mode)
         if k not in self.variants:
-            # an unknown method: compress names the valid ones
-            needs = METHOD_NEEDS.get(method, set())
+            wants_ref = "reference" in needs or mode == "revert"
+            if wants_ref and self.reference is None:
+                what = "mode 'revert'" if mode == "revert" else f"method {method!r}"
+                raise ValueError(f"{what} needs the model before fine-tuning: make the lab with reference= "
+                                 "(load_canary_lab(folder, reference=its folder))")
             self.variants[k] = compress(copy.deepcopy(self.model), self.calib if "calib" in needs else None,
-                                        sparsity, method,
+                                        sparsity, method, mode,
                                         private=self.private() if "private" in needs else None,
+                                        reference=self.reference if wants_ref else None,
                                         progress=False).eval()
         return self.variants[k]
+
 
 # %% ../../nbs/lab/95_explorers.ipynb #36451aef
 def load_canary_lab(folder: str|Path, # a canary model folder: `save_pretrained` files and `canaries.json`
                     n_canaries: int|None=None, # use the first n canaries (None: all)
                     calib_windows: int=32, # general calibration windows of `seq_len` bytes, from the corpus's train split
+                    reference: str|Path|None=None, # folder of the model before fine-tuning (for delta and revert)
                     **kwargs, # n_candidates, seq_len, n_windows of `CanaryLab`
                    ) -> CanaryLab:
     "A `CanaryLab` for the model in `folder`, with the standard-library corpus for calibration and held-out text."
@@ -71,11 +87,17 @@ def load_canary_lab(folder: str|Path, # a canary model folder: `save_pretrained`
             raise ValueError(f"n_canaries must be in [1, {len(canaries)}], got {n_canaries}")
         canaries = canaries[:n_canaries]
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    ref = None
+    if reference is not None:
+        if not (Path(reference) / "config.json").is_file():
+            raise FileNotFoundError(f"{Path(reference) / 'config.json'} not found: reference must be the folder of "
+                                    "the model before fine-tuning, written by save_pretrained")
+        ref = AutoModelForCausalLM.from_pretrained(reference, dtype=torch.float32).eval()
     train, held = split_corpus(stdlib_corpus())
     seq_len = kwargs.get("seq_len", 128)
     calib = [w[None] for w in random_windows(encode_bytes(train), seq_len, calib_windows, seed=0, step=0)[:,
                                                                                                           :-1]]   # [1, seq_len] each
-    return CanaryLab(model, canaries, calib, encode_bytes(held), **kwargs)
+    return CanaryLab(model, canaries, calib, encode_bytes(held), reference=ref, **kwargs)
 
 # %% ../../nbs/lab/95_explorers.ipynb #899fed70
 def alpha_point(lab: CanaryLab,
@@ -83,30 +105,34 @@ def alpha_point(lab: CanaryLab,
                 sparsity: float=0.01, # fraction of each layer in the Ortho stream
                 method: str="contrastive", # how the Ortho entries are chosen (see `compress`)
                 canary: int=0, # whose prefix is completed
+                mode: str|None=None, # "residual", "outlier" or "revert"; None: `compress`'s default for `method`
                ) -> dict:
     "Extraction rate, mean exposure, held-out bits/byte and perplexity, and a greedy completion, at `alpha` (cached)."
     if not 0 <= canary < len(lab.canaries):
         raise ValueError(f"canary must be an index in [0, {len(lab.canaries)}), got {canary}")
-    k = (float(sparsity), method, round(float(alpha), 6), canary)
+    mode = _lab_mode(METHOD_NEEDS.get(method, set()), mode)
+    k = (float(sparsity), method, mode, round(float(alpha), 6), canary)
     if k not in lab.points:
-        m = lab.variant(sparsity, method)
+        m = lab.variant(sparsity, method, mode)
         c = lab.canaries[canary]
         with alpha_ctx(m, alpha):
             r = privacy_metrics(m, lab.canaries, lab.held, lab.n_candidates, lab.seq_len * lab.n_windows + 1,
                                 lab.seq_len)
             done = greedy_completion(m, c.prefix, len(c.secret.encode()))
-        lab.points[k] = dict(alpha=float(alpha), sparsity=float(sparsity), method=method,
+        lab.points[k] = dict(alpha=float(alpha), sparsity=float(sparsity), method=method, mode=mode,
                              extraction=r["extraction"],
                              exposure=r["exposure_sample_mean"], exposure_skewnorm=r["exposure_mean"],
                              held_bpb=r["held_bpb"],
                              perplexity=r["held_ppl"], prefix=c.prefix, secret=c.secret, completion=done)
     return dict(lab.points[k])
 
+
 # %% ../../nbs/lab/95_explorers.ipynb #fa9b9730
 def alpha_curve(lab: CanaryLab, alphas=(0.0, 0.25, 0.5, 0.75, 1.0), sparsity: float=0.01,
-                method: str="contrastive") -> pd.DataFrame:
+                method: str="contrastive", mode: str|None=None) -> pd.DataFrame:
     "`alpha_point` at each of `alphas`, one row each."
-    return pd.DataFrame([alpha_point(lab, a, sparsity, method) for a in alphas])
+    return pd.DataFrame([alpha_point(lab, a, sparsity, method, mode=mode) for a in alphas])
+
 
 # %% ../../nbs/lab/95_explorers.ipynb #8ae3d4e7
 def _alpha_html(p: dict) -> str:
@@ -141,7 +167,7 @@ def _alpha_plot(curve: pd.DataFrame, p: dict):
 
 # %% ../../nbs/lab/95_explorers.ipynb #83054949
 def alpha_explorer(lab: CanaryLab,
-                   variants=((0.01, "contrastive"),), # (sparsity, method) choices in the dropdown
+                   variants=((0.01, "contrastive", None),), # (sparsity, method, mode) choices; mode None: the default
                    curve_alphas=(0.0, 0.25, 0.5, 0.75, 1.0), # where the trade-off curve is measured
                    step: float=0.05, # slider step
                   ):
@@ -150,15 +176,21 @@ def alpha_explorer(lab: CanaryLab,
     from IPython.display import display
     slider = w.FloatSlider(value=1.0, min=0.0, max=1.0, step=step, description="alpha",
                            continuous_update=False, readout_format=".2f")
-    pick = w.Dropdown(options=[(f"sparsity {s:g}, {m}", (s, m)) for s, m in variants], description="variant")
+    for v in variants:
+        if not (isinstance(v, tuple) and len(v) == 3):
+            raise ValueError(f"each variant must be a (sparsity, method, mode) tuple, mode None for the method's "
+                             f"default; got {v!r}")
+    variants = [(s, m, _lab_mode(METHOD_NEEDS.get(m, set()), mode)) for s, m, mode in variants]
+    pick = w.Dropdown(options=[(f"sparsity {s:g}, {m}, {mode}", (s, m, mode)) for s, m, mode in variants],
+                      description="variant")
     who = w.Dropdown(options=[(c.prefix.strip(), i) for i, c in enumerate(lab.canaries)],
                      description="canary")
     numbers, plot = w.HTML(), w.Output()
     def update(*_):
-        s, m = pick.value
-        p = alpha_point(lab, slider.value, s, m, who.value)
+        s, m, mode = pick.value
+        p = alpha_point(lab, slider.value, s, m, who.value, mode)
         numbers.value = _alpha_html(p)
-        fig = _alpha_plot(alpha_curve(lab, curve_alphas, s, m), p)
+        fig = _alpha_plot(alpha_curve(lab, curve_alphas, s, m, mode), p)
         plot.clear_output(wait=True)
         with plot: display(fig)
     for c in (slider, pick, who): c.observe(update, names="value")
