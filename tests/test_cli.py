@@ -21,6 +21,8 @@ def test_bad_input_is_one_line_and_exit_2(venv_bin, root, tmp_path):
     cases = [(["demo", "--models", tmp_path], "no such folder"),
              (["compress", root / "models" / "moe-small", tmp_path / "o", "--sparsity", "1"], "must be in [0, 1)"),
              (["keygen", "--seed", "1", "--model", root / "README.md", tmp_path / "k"], "is a file, not a folder"),
+             (["compress", root / "models" / "moe-small", tmp_path / "o", "--stream", "--reference", root / "models" / "moe-small"],
+              "--stream does not take --reference"),
              (["frobnicate"], "invalid choice")]
     for args, says in cases:
         r = run(venv_bin, *args)
@@ -51,6 +53,24 @@ def test_compress_grid_flags_are_stored(venv_bin, tmp_path):
         stored = 8 * sum(l.base.nbytes + l.ortho.nbytes for l in layers) / sum(l.in_features * l.out_features for l in layers)
         assert abs(bits[len(bits) - 1] - stored) < 1e-9, (bits, stored)  # what is printed is what the folder holds
     assert bits[0] != bits[1], bits
+
+def test_compress_stream_prints_what_moe_converts(venv_bin, root, tmp_path):
+    "`libortho compress --stream` on the committed Mixtral: the printed counts are the folder's, every expert converted."
+    from libortho_nb.checkpoint import load_ortho
+    from libortho_nb.experts import param_summary
+    (tmp_path / "calib.txt").write_text("def main():\n    return parse(open(path).read())\n\n" * 8)
+    out = tmp_path / "s"
+    r = run(venv_bin, "compress", root / "models" / "moe-small", out, "--stream", "--calib", tmp_path / "calib.txt",
+            "--group-size", "32", "--seq-len", "64", "--max-windows", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = dict(l.split(": ", 1) for l in r.stdout.splitlines())
+    model = load_ortho(out)
+    want = param_summary(model)
+    assert (int(s["converted_params"]), int(s["dense_params"])) == (want["converted_params"], want["dense_params"]), (s, want)
+    assert s["stream"] == "True" and "experts" not in want["dense"] and want["converted"]["experts"] > 0, (s, want)
+    assert eval(s["converted_by_kind"]) == want["converted"] and eval(s["dense_by_kind"]) == want["dense"], s
+    n = int(s["magnitude_experts"])                                  # 2 windows of 64 bytes: some experts see few
+    assert n == len(model.config.quantization_config.magnitude_layers) and (n > 0) == ("too few routed" in r.stderr)
 
 PROMPT = "def parse(text):"
 
