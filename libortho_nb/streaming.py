@@ -34,10 +34,12 @@ __all__ = ['MOE_LAYOUTS', 'ARCHITECTURES', 'STREAM_METHODS', 'INPUTS', 'BASES', 
 # %% ../nbs/03c_streaming.ipynb #39115459
 # how `save_pretrained` stores each fused-experts family (transformers 5.23's conversion mapping): the MoE block's name in the
 # files, then each expert's gate, up and down projection (`gate_up_proj[e]` is gate over up, `down_proj[e]` is down)
-MOE_LAYOUTS = {"MixtralForCausalLM": ("block_sparse_moe", "w1", "w3", "w2"),
-               "Qwen2MoeForCausalLM": ("mlp", "gate_proj", "up_proj", "down_proj"),
-               "Qwen3MoeForCausalLM": ("mlp", "gate_proj", "up_proj", "down_proj"),
-               "OlmoeForCausalLM": ("mlp", "gate_proj", "up_proj", "down_proj")}
+MOE_LAYOUTS = {"MixtralForCausalLM": ("block_sparse_moe", "w1", "w3", "w2")} | {
+    a: ("mlp", "gate_proj", "up_proj", "down_proj") for a in (
+        "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM",
+        # tested in a `slow` cell below (CI's default run has no time for them)
+        "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "Glm4MoeForCausalLM", "Dots1ForCausalLM",
+        "FlexOlmoForCausalLM", "HunYuanMoEV1ForCausalLM")}
 ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM") + tuple(MOE_LAYOUTS)
 STREAM_METHODS = ("activation", "magnitude")
 INPUTS = ("original", "decomposed")
