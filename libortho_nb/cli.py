@@ -174,6 +174,7 @@ def check_gptq(a):
 # %% ../nbs/90_cli.ipynb #3c4986d4
 def cmd_compress(a) -> dict:
     "`libortho compress`: calibrate, convert and save; returns a summary."
+    if a.stream: return compress_streamed(a)
     from libortho_nb.calibration import read_texts
     from libortho_nb.engine import compress, ortho_layers
     from libortho_nb.checkpoint import save_ortho, is_ortho_folder
@@ -182,7 +183,6 @@ def cmd_compress(a) -> dict:
     from libortho_nb.ops import BaseGrid
     check_method(a.method)
     check_gptq(a)
-    if a.stream: return compress_streamed(a)
     src, out = model_folder(a.model_dir), Path(a.out_dir)
     if is_ortho_folder(src):
         raise CLIError(f"{src} is already compressed (its config.json has a libortho quantization_config); "
@@ -231,14 +231,16 @@ def cmd_compress(a) -> dict:
 # %% ../nbs/90_cli.ipynb #5f0a1c21
 def compress_streamed(a) -> dict:
     "`libortho compress --stream`: `compress_checkpoint` from the files, one block in memory; returns a summary."
+    given = [f for f, v in (("--private", a.private), ("--reference", a.reference)) if v]
+    if given: raise CLIError(f"--stream does not take {', '.join(given)}: compress in memory (drop --stream)")
+    check_gptq(a)
+    check_method(a.method)
     from types import SimpleNamespace
     from transformers import AutoConfig
     from libortho_nb.calibration import read_texts
     from libortho_nb.checkpoint import is_ortho_folder
     from libortho_nb.ops import BaseGrid
     from libortho_nb.streaming import checkpoint_summary, compress_checkpoint
-    given = [f for f, v in (("--private", a.private), ("--reference", a.reference)) if v]
-    if given: raise CLIError(f"--stream does not take {', '.join(given)}: compress in memory (drop --stream)")
     src, out = model_folder(a.model_dir), Path(a.out_dir)
     if is_ortho_folder(src):
         raise CLIError(f"{src} is already compressed (its config.json has a libortho quantization_config); "

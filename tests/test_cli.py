@@ -21,8 +21,6 @@ def test_bad_input_is_one_line_and_exit_2(venv_bin, root, tmp_path):
     cases = [(["demo", "--models", tmp_path], "no such folder"),
              (["compress", root / "models" / "moe-small", tmp_path / "o", "--sparsity", "1"], "must be in [0, 1)"),
              (["keygen", "--seed", "1", "--model", root / "README.md", tmp_path / "k"], "is a file, not a folder"),
-             (["compress", root / "models" / "moe-small", tmp_path / "o", "--stream", "--reference", root / "models" / "moe-small"],
-              "--stream does not take --reference"),
              (["frobnicate"], "invalid choice")]
     for args, says in cases:
         r = run(venv_bin, *args)
