@@ -13,9 +13,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CLIError', 'model_folder', 'load_model', 'TextCodec', 'text_codec', 'read_text_file', 'read_bytes_file',
-           'continue_text', 'check_method', 'check_gptq', 'cmd_compress', 'cmd_generate', 'cmd_keygen', 'load_key',
-           'cmd_watermark_generate', 'detect_ids', 'prompt_context', 'cmd_watermark_detect', 'killswitch',
-           'watermark_table', 'cmd_demo', 'main']
+           'continue_text', 'check_method', 'check_gptq', 'cmd_compress', 'compress_streamed', 'cmd_generate',
+           'cmd_keygen', 'load_key', 'cmd_watermark_generate', 'detect_ids', 'prompt_context', 'cmd_watermark_detect',
+           'killswitch', 'watermark_table', 'cmd_demo', 'main']
 
 # %% ../nbs/90_cli.ipynb #e9d3ac4b
 class CLIError(Exception):
@@ -174,6 +174,7 @@ def check_gptq(a):
 # %% ../nbs/90_cli.ipynb #3c4986d4
 def cmd_compress(a) -> dict:
     "`libortho compress`: calibrate, convert and save; returns a summary."
+    if a.stream: return compress_streamed(a)
     from libortho_nb.calibration import read_texts
     from libortho_nb.engine import compress, ortho_layers
     from libortho_nb.checkpoint import save_ortho, is_ortho_folder
@@ -226,6 +227,49 @@ def cmd_compress(a) -> dict:
                 converted_by_kind=ps["converted"], dense_by_kind=ps["dense"],
                 model_bits_per_param=ps["bits_per_param"], magnitude_experts=len(cfg.magnitude_layers),
                 calib_windows=len(calib or []), private_windows=len(private or []), seconds=round(secs, 2))
+
+# %% ../nbs/90_cli.ipynb #5f0a1c21
+def compress_streamed(a) -> dict:
+    "`libortho compress --stream`: `compress_checkpoint` from the files, one block in memory; returns a summary."
+    given = [f for f, v in (("--private", a.private), ("--reference", a.reference)) if v]
+    if given: raise CLIError(f"--stream does not take {', '.join(given)}: compress in memory (drop --stream)")
+    check_gptq(a)
+    check_method(a.method)
+    from types import SimpleNamespace
+    from transformers import AutoConfig
+    from libortho_nb.calibration import read_texts
+    from libortho_nb.checkpoint import is_ortho_folder
+    from libortho_nb.ops import BaseGrid
+    from libortho_nb.streaming import checkpoint_summary, compress_checkpoint
+    src, out = model_folder(a.model_dir), Path(a.out_dir)
+    if is_ortho_folder(src):
+        raise CLIError(f"{src} is already compressed (its config.json has a libortho quantization_config); "
+                       "compress the dense model")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CLIError(f"{out} exists and is not an empty folder; choose a new OUT_DIR")
+    calib = None
+    if a.calib:
+        try: texts = read_texts(a.calib)
+        except (FileNotFoundError, ValueError) as e: raise CLIError(f"--calib: {e}") from None
+        calib = _windows(texts, text_codec(src, SimpleNamespace(config=AutoConfig.from_pretrained(src))), a.seq_len,
+                         a.max_windows)
+    t = time.perf_counter()
+    try:
+        compress_checkpoint(src, out, calib, a.sparsity, method=a.method, mode=a.mode or "residual", progress=False,
+                            grid=BaseGrid(a.group_size, a.asymmetric, a.clip_search),
+                            base="gptq" if a.gptq else "rtn")
+    except (ValueError, FileNotFoundError) as e:
+        msg = str(e).splitlines()[0]
+        for arg in ("calib", "method", "mode"): msg = msg.replace(f"pass {arg}=", f"pass --{arg}")
+        raise CLIError(msg) from None
+    secs = time.perf_counter() - t
+    cfg, ps = json.loads((out / "libortho_config.json").read_text()), checkpoint_summary(out)
+    return dict(out_dir=str(out), stream=True, base="gptq" if a.gptq else "rtn", group_size=cfg["group_size"],
+                asymmetric=cfg["asymmetric"], clip_search=cfg["clip_search"], method=cfg["method"], mode=cfg["mode"],
+                sparsity=cfg["sparsity"], layers=len(cfg["layers"]), ortho_nnz=sum(cfg["layers"].values()),
+                converted_params=ps["converted_params"], dense_params=ps["dense_params"],
+                converted_by_kind=ps["converted"], dense_by_kind=ps["dense"], model_bits_per_param=ps["bits_per_param"],
+                magnitude_experts=len(cfg["magnitude_layers"]), calib_windows=len(calib or []), seconds=round(secs, 2))
 
 # %% ../nbs/90_cli.ipynb #fee48473
 def cmd_generate(a) -> str:
@@ -571,6 +615,8 @@ def _add_compress(sub):
     c.add_argument("--clip-search", action="store_true", help="MSE-optimal clipping of each group's range")
     c.add_argument("--gptq", action="store_true", help="the Base stream by GPTQ with the --calib Hessians, "
                                                        "Ortho entries chosen in its loop (SpQR)")
+    c.add_argument("--stream", action="store_true", help="block by block from the safetensors files, one block "
+                                                         "in memory (compress_checkpoint)")
     c.add_argument("--seq-len", type=_positive, default=256, help="tokens per calibration window")
     c.add_argument("--max-windows", type=_positive, default=64, help="calibration windows at most")
     c.set_defaults(run=_printer(cmd_compress))

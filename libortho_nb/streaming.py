@@ -4,7 +4,7 @@
 
 # %% ../nbs/03c_streaming.ipynb #7d607426
 from __future__ import annotations
-import copy, json, os
+import copy, json, os, re, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterable
@@ -18,19 +18,29 @@ from transformers import AutoConfig, GenerationConfig
 from safetensors import safe_open, SafetensorError
 from safetensors.torch import save_file
 from fastcore.basics import patch
+from .checks import check_int
 from .ops import BaseGrid, base_grid, check_flag, check_group_size, check_mode, check_sparsity
 from .atomic import atomic_folder
 from .layers import OrthoLinear
 from .calibration import SecondMoments, calibration_batches, linear_layers, check_patterns
-from .checkpoint import LIBORTHO_CONFIG, LibOrthoConfig, tensors_digest, layer_keys
+from .checkpoint import LIBORTHO_CONFIG, LibOrthoConfig, tensors_digest, layer_keys, _read_json, _swap_on_meta
+from .experts import expert_layers, param_summary, routed_tokens, unfuse_experts
 from .gptq import InputGram, _gptq_layer
 
 # %% auto #0
-__all__ = ['ARCHITECTURES', 'STREAM_METHODS', 'INPUTS', 'BASES', 'INDEX', 'ShardedCheckpoint', 'copy_tensors',
-           'compress_checkpoint']
+__all__ = ['MOE_LAYOUTS', 'ARCHITECTURES', 'STREAM_METHODS', 'INPUTS', 'BASES', 'INDEX', 'ShardedCheckpoint', 'copy_tensors',
+           'compress_checkpoint', 'checkpoint_summary']
 
 # %% ../nbs/03c_streaming.ipynb #39115459
-ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM")
+# how `save_pretrained` stores each fused-experts family (transformers 5.23's conversion mapping): the MoE block's name in the
+# files, then each expert's gate, up and down projection (`gate_up_proj[e]` is gate over up, `down_proj[e]` is down)
+MOE_LAYOUTS = {"MixtralForCausalLM": ("block_sparse_moe", "w1", "w3", "w2")} | {
+    a: ("mlp", "gate_proj", "up_proj", "down_proj") for a in (
+        "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "OlmoeForCausalLM",
+        # tested in a `slow` cell below (CI's default run has no time for them)
+        "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "Glm4MoeForCausalLM", "Dots1ForCausalLM",
+        "FlexOlmoForCausalLM", "HunYuanMoEV1ForCausalLM")}
+ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM") + tuple(MOE_LAYOUTS)
 STREAM_METHODS = ("activation", "magnitude")
 INPUTS = ("original", "decomposed")
 BASES = ("rtn", "gptq")
@@ -185,7 +195,8 @@ def _skeleton(folder, attn_implementation=None):
         raise ValueError(f"{folder} is already quantized ({method}); stream a dense checkpoint")
     arch = (config.architectures or [None])[0]
     if arch not in ARCHITECTURES:
-        raise ValueError(f"streaming supports {ARCHITECTURES} (Llama-family decoders), got {arch!r} from {p}")
+        raise ValueError(f"streaming supports {ARCHITECTURES} (Llama-family decoders and their MoE), got "
+                         f"{arch!r} from {p}")
     kw = {} if attn_implementation is None else dict(attn_implementation=attn_implementation)
     with torch.device("meta"): model = getattr(transformers, arch)._from_config(config, **kw)
     return model
@@ -197,16 +208,42 @@ def _expected_keys(model) -> tuple[list[str], set[str]]:
     aliases = every - {n for n, _ in model.named_parameters()}
     return [k for k in model.state_dict() if k not in aliases], aliases
 
+# %% ../nbs/03c_streaming.ipynb #5f0a1c01
+_EXPERT_KEY = re.compile(r"(model\.layers\.\d+\.)mlp\.experts\.(gate_up|down)(?:\.(\d+)\.weight|_proj)")
+
+def _stored(key: str, # a tensor of the (unfused) skeleton
+            layout: tuple|None, # `MOE_LAYOUTS[arch]`, None for a dense family
+            shape, # the tensor's shape: `[E, ...]` for fused experts
+           ) -> tuple[list[list[str]], bool]:
+    "Where `save_pretrained` put tensor `key`: `(per expert, the keys concatenated along dim 0; stacked over experts?)`."
+    if layout is None: return [[key]], False
+    block, gate, up, down = layout
+    m = _EXPERT_KEY.fullmatch(key)
+    if m is None: return [[key.replace(".mlp.", f".{block}.", 1)]], False  # e.g. Mixtral's router
+    prefix, proj, e = m.groups()
+    names = (gate, up) if proj == "gate_up" else (down,)
+    experts = range(shape[0]) if e is None else [int(e)]
+    return [[f"{prefix}{block}.experts.{j}.{n}.weight" for n in names] for j in experts], e is None
+
 # %% ../nbs/03c_streaming.ipynb #a80c185b
-def _check_keys(ckpt: ShardedCheckpoint, model):
+def _check_keys(ckpt: ShardedCheckpoint, model, layout=None):
+    "The skeleton's tensor names, once every tensor they are stored as is in `ckpt` and `ckpt` holds nothing else."
     want, aliases = _expected_keys(model)
-    missing = [k for k in want if k not in ckpt]
+    cls, shapes = type(model).__name__, {k: v.shape for k, v in model.state_dict().items()}
+    fused = [k for k in ckpt.keys() if k.endswith((".experts.gate_up_proj", ".experts.down_proj"))]
+    if layout is not None and fused:
+        raise ValueError(f"the checkpoint in {ckpt.folder} stores {cls}'s experts fused ({fused[0]!r}, written with "
+                         "save_original_format=False); stream one in save_pretrained's default layout (one tensor "
+                         "per expert and projection)")
+    need = {k: [s for g in _stored(k, layout, shapes[k])[0] for s in g] for k in want}
+    missing = [s for k in want for s in need[k] if s not in ckpt]
     if missing:
         raise ValueError(f"the checkpoint in {ckpt.folder} has no tensor {missing[0]!r}, which "
-                         f"{type(model).__name__} needs ({len(missing)} missing)")
-    extra = [k for k in ckpt.keys() if k not in want and k not in aliases]
+                         f"{cls} needs ({len(missing)} missing)")
+    used = {s for v in need.values() for s in v}
+    extra = [k for k in ckpt.keys() if k not in used and k not in aliases]
     if extra:
-        raise ValueError(f"the checkpoint in {ckpt.folder} holds {len(extra)} tensors {type(model).__name__} "
+        raise ValueError(f"the checkpoint in {ckpt.folder} holds {len(extra)} tensors {cls} "
                          f"does not have, e.g. {extra[0]!r}")
     return want
 
@@ -258,12 +295,16 @@ def _prologue(model, ckpt, batches, device):
     return out
 
 # %% ../nbs/03c_streaming.ipynb #433c6bea
-def _load_block(model, ckpt, i, device):
-    "Decoder block `i` with its weights read from `ckpt`, on `device`."
+def _load_block(model, ckpt, i, device, layout=None):
+    "Decoder block `i` with its weights read from `ckpt` (experts assembled as `layout` stores them), on `device`."
     prefix = f"model.layers.{i}."
     block = copy.deepcopy(model.model.layers[i])
-    keys = [prefix + k for k in block.state_dict()]
-    sd = {k[len(prefix):]: v for k, v in ckpt.read(keys, device).items()}
+    where = {k: _stored(prefix + k, layout, t.shape) for k, t in block.state_dict().items()}
+    parts = ckpt.read([s for groups, _ in where.values() for g in groups for s in g], device)
+    sd = {}
+    for k, (groups, stacked) in where.items():
+        ts = [torch.cat([parts.pop(s) for s in g]) if len(g) > 1 else parts.pop(g[0]) for g in groups]
+        sd[k] = torch.stack(ts) if stacked else ts[0]
     block.load_state_dict(sd, strict=True, assign=True)
     left = [n for n, t in list(block.named_parameters()) + list(block.named_buffers()) if t.is_meta]
     if left:
@@ -273,16 +314,19 @@ def _load_block(model, ckpt, i, device):
 
 # %% ../nbs/03c_streaming.ipynb #3a1f4e3c
 @torch.no_grad()
-def _run_block(block, inputs, names=(), gram=False):
-    "Run `inputs` through `block`; `(outputs, {name: H})` for the layers `names`: `[in]`, or `[in, in]` if `gram`."
-    moments = (InputGram if gram else SecondMoments)({n: block.get_submodule(n) for n in names})
+def _run_block(block, inputs, names=(), gram=False, min_tokens=8):
+    """Run `inputs` through `block`; `(outputs, {name: H})` for the layers `names`: `[in]`, or `[in, in]` if `gram`;
+    None for an expert routed fewer than `min_tokens` tokens, as `selection` does."""
+    layers = {n: block.get_submodule(n) for n in names}
+    experts = [n for n in expert_layers(block) if n in layers]
+    moments = InputGram(layers) if gram else SecondMoments(layers, experts)
     outs = []
-    with moments:
+    with moments, routed_tokens(block) as counts:
         for hs, mask, (args, kwargs) in inputs:
             moments.mask = mask
             y = block(hs, *args, **kwargs)
             outs.append(y[0] if isinstance(y, tuple) else y)
-    return outs, moments.result()
+    return outs, {n: None if counts.get(n, min_tokens) < min_tokens else v for n, v in moments.result().items()}
 
 # %% ../nbs/03c_streaming.ipynb #16cf7041
 @torch.no_grad()
@@ -300,7 +344,9 @@ def _decompose_block(block, prefix, names, h, sparsity, mode, group_size, asymme
         parent, _, child = n.rpartition(".")
         setattr(block.get_submodule(parent), child, layer.eval())
         info[prefix + n] = (layer.nnz, tensors_digest(getattr(layer, k) for k in layer_keys(layer)))
+    # clones of views: dense per-expert layers of a partly skipped experts module share one storage
     tensors = {prefix + k: v.detach().cpu().contiguous() for k, v in block.state_dict().items()}
+    tensors = {k: v.clone() if v._base is not None else v for k, v in tensors.items()}
     return tensors, info
 
 # %% ../nbs/03c_streaming.ipynb #9d4656a3
@@ -376,17 +422,21 @@ def _shard(j, n): return f"model-{j:05d}-of-{n:05d}.safetensors"
 
 # %% ../nbs/03c_streaming.ipynb #8bcd677f
 def _finish(model, ckpt, src, dst, keys, todo, parts, **cfg_kw):
-    "On rank 0: merge what every rank wrote (`[(layer info, weight map, bytes)]`); write the configs and the index."
+    """On rank 0: merge what every rank wrote (`[(layer info, weight map, bytes, sha256s, magnitude experts)]`); write the
+    configs and the index; returns the expert layers ranked by magnitude."""
     info = {k: v for p in parts for k, v in p[0].items()}
     sums = {k: v for p in parts for k, v in p[3].items()}
+    by_magnitude = {n for p in parts for n in p[4]}
     # module order, as `save_ortho` records them
     order = [n for n in todo if n in info]
-    cfg = LibOrthoConfig(**cfg_kw, layers={n: info[n][0] for n in order},
+    magnitude_layers = [n for n in order if n in by_magnitude]
+    cfg = LibOrthoConfig(**cfg_kw, layers={n: info[n][0] for n in order}, magnitude_layers=magnitude_layers,
                          checksums={n: info[n][1] for n in order}, tensor_checksums=dict(sorted(sums.items())))
     # as `model.dtype`
-    dtype = next(d for d in (_ST_DTYPES[ckpt.info(k)["dtype"]] for k in keys) if d.is_floating_point)
+    dtype = next(d for d in (_ST_DTYPES[ckpt.info(k)["dtype"]] for k in keys if k in ckpt) if d.is_floating_point)
     _write_configs(model, src, dst, cfg, dtype, {k: v for p in parts for k, v in p[1].items()},
                    sum(p[2] for p in parts))
+    return magnitude_layers
 
 # %% ../nbs/03c_streaming.ipynb #d9a68dfc
 @dataclass
@@ -403,6 +453,8 @@ class _Run:
     next_rank: int|None      # the rank this one sends them to
     progress: bool           # progress bar (shown on rank 0)
     base: str = "rtn"        # "rtn" or "gptq": how each layer's Base stream is made
+    layout: tuple|None = None  # how the source stores the experts (`MOE_LAYOUTS`), None for dense families
+    min_tokens: int = 8      # an expert routed fewer calibration tokens is ranked by magnitude
 
     def bar(self, it):
         return progress_bar(it, leave=False) if self.progress and self.prev_rank is None else it
@@ -418,6 +470,23 @@ def _block_layers(model, skip) -> list[str]:
         raise ValueError(f"streaming converts the layers inside the decoder blocks only; {outside} would be "
                          "converted: add them to skip (e.g. skip=('lm_head',))")
     return todo
+
+# %% ../nbs/03c_streaming.ipynb #5f0a1c03
+def _check_experts(model, base):
+    "An error if GPTQ would have to make the Base of MoE experts (`gptq_compress` leaves fused experts dense)."
+    experts = list(expert_layers(model))
+    if base == "gptq" and experts:
+        raise ValueError(f"base='gptq' does not convert MoE experts ({len(experts)} expert layers, e.g. "
+                         f"{experts[0]!r}; gptq_compress leaves them dense too): stream with base='rtn', or add "
+                         "'*.experts.*' to skip to keep them dense")
+
+# %% ../nbs/03c_streaming.ipynb #5f0a1c04
+def _warn_magnitude(by_magnitude, n_experts):
+    "The warning `convert` gives for the expert layers ranked by magnitude (too few routed calibration tokens)."
+    if not by_magnitude: return
+    warnings.warn(f"libortho: {len(by_magnitude)} of {n_experts} expert layers had too few routed calibration tokens "
+                  f"and are ranked by weight magnitude instead (quantization_config.magnitude_layers): "
+                  f"{by_magnitude[:3]}", stacklevel=3)
 
 # %% ../nbs/03c_streaming.ipynb #c5903e43
 def _calibration_inputs(run: _Run, calib, tokenizer, max_length):
@@ -438,8 +507,8 @@ def _forward_blocks(run: _Run, hs, pre) -> dict:
     "Run my blocks forward, measuring `H` (not for GPTQ), and send the result on; returns `{block: {layer: H}}`."
     curvature, measure = {}, run.base == "rtn"
     for i in run.bar(run.mine):
-        block = _load_block(run.model, run.ckpt, i, run.device)
-        hs, h = _run_block(block, _steps(hs, pre, i), run.names[i] if measure else ())
+        block = _load_block(run.model, run.ckpt, i, run.device, run.layout)
+        hs, h = _run_block(block, _steps(hs, pre, i), run.names[i] if measure else (), min_tokens=run.min_tokens)
         if measure: curvature[i] = h
         del block
     if run.next_rank is not None: _send(hs, run.next_rank)
@@ -448,28 +517,32 @@ def _forward_blocks(run: _Run, hs, pre) -> dict:
 # %% ../nbs/03c_streaming.ipynb #0d82f28f
 def _decompose_blocks(run: _Run, calib_state, curvature: dict|None, inputs: str, sparsity, mode, group_size,
                       asymmetric=False, clip_search=False):
-    "Decompose my blocks and write their shards; returns `(layer info, weight map, bytes written, other tensors' sha256)`."
-    info, weight_map, total, sums = {}, {}, 0, {}
+    """Decompose my blocks and write their shards; returns `(layer info, weight map, bytes written, other tensors' sha256,
+    expert layers ranked by magnitude)`."""
+    info, weight_map, total, sums, by_magnitude = {}, {}, 0, {}, []
     sent = curvature is not None                                    # `_forward_blocks` ran and sent the states on
     inline = calib_state is not None and not curvature              # calibrate block by block here
     curvature = dict(curvature or {})
     hs, pre = calib_state if inline else (None, None)
     gram = run.base == "gptq"
     for i in run.bar(run.mine):
-        block = _load_block(run.model, run.ckpt, i, run.device)
-        if inline: outs, curvature[i] = _run_block(block, _steps(hs, pre, i), run.names[i], gram)
-        tensors, layer_info = _decompose_block(block, f"model.layers.{i}.", run.names[i], curvature.pop(i, None),
-                                               sparsity, mode, group_size, asymmetric, clip_search, run.base)
+        prefix = f"model.layers.{i}."
+        block = _load_block(run.model, run.ckpt, i, run.device, run.layout)
+        if inline: outs, curvature[i] = _run_block(block, _steps(hs, pre, i), run.names[i], gram, run.min_tokens)
+        h = curvature.pop(i, None)
+        if h is not None: by_magnitude += [prefix + n for n in run.names[i] if h[n] is None]
+        tensors, layer_info = _decompose_block(block, prefix, run.names[i], h, sparsity, mode, group_size, asymmetric,
+                                               clip_search, run.base)
         if inline: hs = _run_block(block, _steps(hs, pre, i))[0] if inputs == "decomposed" else outs
         save_file(tensors, os.path.join(run.dst, run.shard(i)), metadata={"format": "pt"})
         info.update(layer_info)
-        owned = {f"{n}.{k}" for n in layer_info for k in layer_keys(block.get_submodule(n[len(f"model.layers.{i}."):]))}
+        owned = {f"{n}.{k}" for n in layer_info for k in layer_keys(block.get_submodule(n[len(prefix):]))}
         sums.update({k: tensors_digest([t]) for k, t in tensors.items() if k not in owned})
         weight_map.update(dict.fromkeys(tensors, run.shard(i)))
         total += sum(t.numel() * t.element_size() for t in tensors.values())
         del block, tensors
     if inline and not sent and run.next_rank is not None: _send(hs, run.next_rank)
-    return info, weight_map, total, sums
+    return info, weight_map, total, sums, by_magnitude
 
 # %% ../nbs/03c_streaming.ipynb #c9441ab0
 def _copy_rest(run: _Run, keys) -> tuple[dict, int, dict]:
@@ -513,15 +586,20 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
                         clip_search: bool|None=None, # MSE-optimal clipping of each group's range; None: False
                         grid: BaseGrid|None=None, # the three above as one `BaseGrid` (then leave them None)
                         base: str="rtn", # Base stream: "rtn" (round to nearest) or "gptq" (`gptq_decompose`, residual)
+                        min_expert_tokens: int=8, # MoE: an expert routed fewer calibration tokens is ranked by magnitude
                        ) -> str:
     "Decompose the checkpoint `src` block by block into `dst`, as `compress` + `save_ortho` would, one block in memory."
     src, dst = str(src), str(dst)
     grid = base_grid(grid, group_size, asymmetric, clip_search)
     group_size, asymmetric, clip_search = grid.group_size, grid.asymmetric, grid.clip_search
     skip, method = _check_args(method, inputs, sparsity, mode, group_size, skip, calib, src, dst, base)
+    check_int(min_expert_tokens, "min_expert_tokens", 1)
     model = _skeleton(src, attn_implementation)
+    layout = MOE_LAYOUTS.get(type(model).__name__)
+    unfuse_experts(model, skip)                         # on meta, as `compress` does: one layer per expert and projection
+    _check_experts(model, base)
     ckpt = ShardedCheckpoint(src)
-    keys = _check_keys(ckpt, model)
+    keys = _check_keys(ckpt, model, layout)
     todo = _block_layers(model, skip)
     n_blocks = len(model.model.layers)
     rank, world, mine, prev_rank, next_rank = _plan(n_blocks, distributed)
@@ -533,7 +611,7 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
     names = {i: [n[len(f"model.layers.{i}."):] for n in todo if n.startswith(f"model.layers.{i}.")] for i in mine}
     with _output_folder(dst, distributed) as out:
         run = _Run(model, ckpt, out, torch.device(device), n_blocks, mine, names, prev_rank, next_rank, progress,
-                   base)
+                   base, layout, min_expert_tokens)
         calibrate = method == "activation" or base == "gptq"
         calib_state = _calibration_inputs(run, calib, tokenizer, max_length) if calibrate else None
         two_phase = calib_state is not None and world > 1 and inputs == "original"
@@ -542,13 +620,27 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
                                  clip_search)
         if rank == 0:
             rest_map, rest_bytes, rest_sums = _copy_rest(run, keys)
-            part = (part[0], part[1] | rest_map, part[2] + rest_bytes, part[3] | rest_sums)
+            part = (part[0], part[1] | rest_map, part[2] + rest_bytes, part[3] | rest_sums, part[4])
         parts = [part]
         if distributed:
             parts = [None] * world
             dist.all_gather_object(parts, part)
         if rank == 0:
-            _finish(model, ckpt, src, out, keys, todo, parts, group_size=group_size, sparsity=sparsity, mode=mode,
-                    method=method, asymmetric=asymmetric, clip_search=clip_search)
+            by_magnitude = _finish(model, ckpt, src, out, keys, todo, parts, group_size=group_size, sparsity=sparsity,
+                                   mode=mode, method=method, asymmetric=asymmetric, clip_search=clip_search)
+            _warn_magnitude(by_magnitude, len(expert_layers(model)))
     if distributed: dist.barrier()                      # rank 0 has renamed the folder into place
     return dst
+
+# %% ../nbs/03c_streaming.ipynb #5f0a1c13
+def checkpoint_summary(folder: str|os.PathLike, # written by `compress_checkpoint` or `save_ortho`
+                      ) -> dict:
+    "`param_summary` of the LibOrtho checkpoint in `folder` (parameters converted and dense, by kind), from its configs on meta."
+    folder = str(folder)
+    cfg = LibOrthoConfig(**_read_json(os.path.join(folder, LIBORTHO_CONFIG), folder))
+    config = AutoConfig.from_pretrained(folder)
+    del config.quantization_config                              # the skeleton is built dense, then swapped
+    arch = (config.architectures or [None])[0]
+    with torch.device("meta"): model = getattr(transformers, arch)._from_config(config)
+    _swap_on_meta(model, cfg)
+    return param_summary(model)

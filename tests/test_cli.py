@@ -57,6 +57,24 @@ def test_compress_grid_flags_are_stored(venv_bin, tmp_path):
         assert abs(bits[len(bits) - 1] - stored) < 1e-9, (bits, stored)  # what is printed is what the folder holds
     assert bits[0] != bits[1], bits
 
+def test_compress_stream_prints_what_moe_converts(venv_bin, root, tmp_path):
+    "`libortho compress --stream` on the committed Mixtral: the printed counts are the folder's, every expert converted."
+    from libortho_nb.checkpoint import load_ortho
+    from libortho_nb.experts import param_summary
+    (tmp_path / "calib.txt").write_text("def main():\n    return parse(open(path).read())\n\n" * 8)
+    out = tmp_path / "s"
+    r = run(venv_bin, "compress", root / "models" / "moe-small", out, "--stream", "--calib", tmp_path / "calib.txt",
+            "--group-size", "32", "--seq-len", "64", "--max-windows", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = dict(l.split(": ", 1) for l in r.stdout.splitlines())
+    model = load_ortho(out)
+    want = param_summary(model)
+    assert (int(s["converted_params"]), int(s["dense_params"])) == (want["converted_params"], want["dense_params"]), (s, want)
+    assert s["stream"] == "True" and "experts" not in want["dense"] and want["converted"]["experts"] > 0, (s, want)
+    assert eval(s["converted_by_kind"]) == want["converted"] and eval(s["dense_by_kind"]) == want["dense"], s
+    n = int(s["magnitude_experts"])                                  # 2 windows of 64 bytes: some experts see few
+    assert n == len(model.config.quantization_config.magnitude_layers) and (n > 0) == ("too few routed" in r.stderr)
+
 PROMPT = "def parse(text):"
 
 def shell(venv_bin, line, cwd, env=None):

@@ -19,8 +19,8 @@ SCRIPT = textwrap.dedent('''
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     loaded, load = [], st._load_block
-    def spy(model, ckpt, i, device):                               # which blocks this rank materializes
-        loaded.append(i); return load(model, ckpt, i, device)
+    def spy(model, ckpt, i, *args):                                # which blocks this rank materializes
+        loaded.append(i); return load(model, ckpt, i, *args)
     st._load_block = spy
     calib = torch.load(os.path.join(out, "calib.pt"))
     for name, kw in variants.items():
