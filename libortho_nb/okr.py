@@ -66,6 +66,7 @@ from transformers.models.inkling2.modeling_inkling2 import Inkling2TopKRouter
 from transformers.models.longcat_flash.modeling_longcat_flash import LongcatFlashTopkRouter
 from transformers.models.gemma4.modeling_gemma4 import Gemma4TextRouter
 from transformers.models.qwen4_exp.modeling_qwen4_exp import Qwen4ExpTextTopKRouter
+from transformers.models.llama4.modeling_llama4 import Llama4Router
 from transformers.utils import is_torch_greater_or_equal
 from transformers.utils.generic import maybe_autocast
 from .checks import check_choice, check_int, check_real
@@ -362,6 +363,8 @@ class RouterFamily:
     scores_are_weights: bool = False  # the weights are taken from the selection scores themselves
     gate: Callable = lambda r: r.weight  # its `[num_experts, hidden_size]` projection
     inputs: Callable = lambda block: ()  # what its MoE block passes the router after the hidden states (a bias it holds)
+    # what the router returns, from its logits, weights and indices (Llama 4: dense scores [N, E], then the logits)
+    outputs: Callable = lambda logits, weights, idx: (logits, weights, idx)
 
     def __iter__(self): return iter((self.select, self.weights, self.sorted))
 
@@ -465,7 +468,7 @@ def _gpt_oss_select(r, hidden_states, values=False):
     return _out(x, logits, F.softmax(logits.float(), dim=-1), logits, idx, values, w)
 
 def _logits_select(r, hidden_states, values=False):
-    "Aria, Cohere2-MoE: logits in the hidden dtype, sorted top-k of the logits."
+    "Aria, Cohere2-MoE, Llama 4: logits in the hidden dtype, sorted top-k of the logits."
     x = hidden_states.reshape(-1, hidden_states.shape[-1])
     logits = F.linear(x, r.weight)
     w, idx = torch.topk(logits, r.top_k, dim=-1)
@@ -618,6 +621,11 @@ def _longcat_weights(r, logits, w, x, idx): return (w * r.routed_scaling_factor)
 def _gemma4_weights(r, logits, w, x, idx): return w / w.sum(dim=-1, keepdim=True) * r.per_expert_scale[idx]
 # `type_as(hidden_states)`: the hidden states have the gate weight's dtype (F.linear takes no other)
 def _granite_weights(r, logits, w, x, idx): return torch.softmax(w, dim=-1).type_as(r.weight)
+# Llama 4: dense [N, E] scores, the k logits scattered into -inf, then the sigmoid in float32 over the whole tensor, as
+# the class computes it (a vectorised sigmoid over [N, k] instead can differ in the last bit); 0 where not selected
+def _llama4_weights(r, logits, w, x, idx):
+    return torch.sigmoid(torch.full_like(logits, float("-inf")).scatter_(1, idx, w).float()).to(logits.dtype)
+def _llama4_outputs(logits, w, idx): return w, logits
 
 # %% ../nbs/10_okr.ipynb #4e65c860
 def _softmax(computes, select, weights, **kw):
@@ -726,6 +734,9 @@ ROUTERS = {
                                    "first, as its logits), top-k, renormalised, x per_expert_scale", _gemma4_select,
                                    _gemma4_weights, scores_are_weights=True, gate=lambda r: r.proj.weight),
     Qwen4ExpTextTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
+    Llama4Router: RouterFamily("top-k of logits", "top-k of the logits; sigmoid in float32 of the k scattered into -inf, "
+                               "cast back: dense [N, E] scores, returned before the logits", _logits_select, _llama4_weights,
+                               outputs=_llama4_outputs),
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -793,7 +804,7 @@ def forward(self: KeyedRouter,
             hidden_states: torch.Tensor, # the router's input, as its block passes it
             *inputs, # what else the block passes (AfMoE's, MiniMax-M2's, HY-V3's, LFM2-MoE's selection bias)
            ):
-    "Route like the router, letting the key re-rank its safe sets; returns `(router_logits, router_scores, router_indices)`."
+    "Route like the router, letting the key re-rank its safe sets; returns what the router does (`RouterFamily.outputs`)."
     r, st = self.router, self.settings
     # clean selection, exactly as the router; w [N, k] the weight scores at idx
     x, logits, s, w_src, idx, w = self.select(r, hidden_states, *inputs, values=True)
@@ -817,7 +828,7 @@ def forward(self: KeyedRouter,
     self.pending.append(self.last)
     if len(self.pending) >= 256: self.flush()
     if self.record_tokens: self.history.append(self.last)
-    return logits, self.weights(r, logits, w, x, idx), idx
+    return self.family.outputs(logits, self.weights(r, logits, w, x, idx), idx)
 
 # %% ../nbs/10_okr.ipynb #7a100456
 REFUSED = {
@@ -830,8 +841,6 @@ REFUSED = {
                         "(logits, weights, indices), and also routes attention heads (JetMoeMoA)",
     "DogeCDMoE": "product-key retrieval: top-k over two sets of sqrt(E) keys combined into a top-k over their "
                  "products, not a top-k over one score per expert",
-    "Llama4Router": "returns (dense sigmoid scores [N, E], logits) and its experts take every token scaled by the "
-                    "dense scores: a different interface, not yet adapted",
     "DeepseekV4HashRouter": "hash routing: the experts of each token are fixed by a token-id table (tid2eid), not "
                             "chosen by a top-k over scores, so there is no choice for a key to make",
     "Dots3NoteVisionTopKRouter": "routes image patches in Dots3-Note's vision encoder (Dots3NoteVisionModel), which the "
@@ -1001,6 +1010,8 @@ def last_moe(model: nn.Module, # a transformers MoE causal LM
     name, router = list(routers.items())[-1]
     block = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else None
     base, head = model.base_model, model.get_output_embeddings()
+    # Llama4ForCausalLM holds its decoder as `model` under the prefix `language_model`: base_model is itself
+    if getattr(base, "layers", None) is None: base = getattr(model, "model", base)
     layers = getattr(base, "layers", None)
     # Jamba's and Nemotron-H's names; LFM2-MoE's final norm is its `embedding_norm` (applied after the layers)
     norm = (getattr(base, "norm", None) or getattr(base, "final_layernorm", None) or getattr(base, "norm_f", None)
