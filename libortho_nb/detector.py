@@ -153,7 +153,8 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
                         "(fc1_latent_proj), which the last-layer score does not apply; score with teacher_forced_llr")
     # HY-V4's hyper-connections have DeepSeek-V4's structure but match the teacher-forced score (tested); DeepSeek-V4's do not
     layer = model.base_model.layers[-1]
-    mix = ("a convolution of the MLP output (post_mlp_convolution)" if hasattr(layer, "post_mlp_convolution") else
+    conv = next((n for n in ("post_mlp_convolution", "mlp_sconv") if hasattr(layer, n)), None)    # Inkling-2, Inkling 1
+    mix = (f"a convolution of the MLP output ({conv})" if conv else
            "hyper-connections (ffn_hc) that weight it per residual stream"
            if type(layer).__name__ == "DeepseekV4DecoderLayer" else None)
     if mix:

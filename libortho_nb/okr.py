@@ -67,6 +67,7 @@ from transformers.models.longcat_flash.modeling_longcat_flash import LongcatFlas
 from transformers.models.gemma4.modeling_gemma4 import Gemma4TextRouter
 from transformers.models.qwen4_exp.modeling_qwen4_exp import Qwen4ExpTextTopKRouter
 from transformers.models.llama4.modeling_llama4 import Llama4Router
+from transformers.models.inkling.modeling_inkling import InklingTopkRouter
 from transformers.utils import is_torch_greater_or_equal
 from transformers.utils.generic import maybe_autocast
 from .checks import check_choice, check_int, check_real
@@ -581,6 +582,16 @@ def _ernie_select(r, hidden_states, values=False):
         choice = r.moe_statics(probs)                                       # probs + e_score_correction_bias
         return _out(x, logits, choice, probs, torch.topk(choice, r.top_k, dim=-1)[1], values)
 
+def _inkling_select(r, hidden_states, values=False):
+    "Inkling 1: float32 logits over routed and shared experts (autocast off); sigmoid of the routed + bias, unsorted top-k."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    with maybe_autocast(device_type=x.device.type, enabled=False):
+        full = F.linear(x.float(), r.weight.float())                        # [N, E + S]
+        choice = full.sigmoid()[..., :-r.n_shared_experts] + r.e_score_correction_bias.float()
+        idx = torch.topk(choice, r.top_k, dim=-1, sorted=False)[1]
+    logits = full[..., :-r.n_shared_experts]                                # [N, E] the routed experts'
+    return _out(x, logits, choice, logits, idx, values)
+
 
 # %% ../nbs/10_okr.ipynb #838a0128
 def _renorm(w): return w / w.sum(dim=-1, keepdim=True)
@@ -626,6 +637,16 @@ def _granite_weights(r, logits, w, x, idx): return torch.softmax(w, dim=-1).type
 def _llama4_weights(r, logits, w, x, idx):
     return torch.sigmoid(torch.full_like(logits, float("-inf")).scatter_(1, idx, w).float()).to(logits.dtype)
 def _llama4_outputs(logits, w, idx): return w, logits
+def _inkling_weights(r, logits, w, x, idx):
+    "Inkling 1: a softmax of the log-sigmoids of the k logits and the shared experts' (the class's GEMM run again for those)."
+    with maybe_autocast(device_type=x.device.type, enabled=False):
+        shared = F.linear(x.float(), r.weight.float())[..., -r.n_shared_experts:]   # [N, S]
+        lp = F.logsigmoid(torch.cat([w, shared], dim=-1))                          # [N, k + S]
+        tw = torch.exp(lp - torch.logsumexp(lp, dim=-1, keepdim=True)) * r.route_scale * r.global_scale.float()
+    tw = tw.to(x.dtype)
+    return tw[..., :r.top_k].contiguous(), tw[..., -r.n_shared_experts:].contiguous()
+# Inkling 1: the shared experts' weights (gammas) are a fourth output
+def _inkling_outputs(logits, w, idx): return logits, w[0], idx, w[1]
 
 # %% ../nbs/10_okr.ipynb #4e65c860
 def _softmax(computes, select, weights, **kw):
@@ -737,6 +758,11 @@ ROUTERS = {
     Llama4Router: RouterFamily("top-k of logits", "top-k of the logits; sigmoid in float32 of the k scattered into -inf, "
                                "cast back: dense [N, E] scores, returned before the logits", _logits_select, _llama4_weights,
                                outputs=_llama4_outputs),
+    InklingTopkRouter: RouterFamily("sigmoid, bias", "float32 logits over routed and shared experts; sigmoid of the routed + "
+                                    "e_score_correction_bias, unsorted top-k; a softmax of the log-sigmoids of the k and the "
+                                    "shared logits x route_scale x global_scale, the shared part returned fourth (gammas)",
+                                    _inkling_select, _inkling_weights, sorted=False, nonneg=False,
+                                    gate=lambda r: r.weight[:r.num_experts], outputs=_inkling_outputs),
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -846,11 +872,10 @@ REFUSED = {
     "Dots3NoteVisionTopKRouter": "routes image patches in Dots3-Note's vision encoder (Dots3NoteVisionModel), which the "
                                  "causal LM (Dots3NoteForCausalLM) does not build; OKR keys a causal LM's text routers "
                                  "(its forward is HY-V3's, HYV3TopKRouter, supported)",
-    "InklingTopkRouter": "returns a fourth output, the shared experts' gammas, and weights the selected experts jointly "
-                         "with the shared ones (a softmax of log-sigmoids over both): not the (logits, weights, indices) "
-                         "interface; not adapted",
-    "ZayaRouter": "an MLP router over a down-projection whose state is carried from layer to layer (four outputs), with a "
-                  "skip expert: not a linear gate with the (logits, weights, indices) interface; not adapted",
+    "ZayaRouter": "its scores are not a gate of the hidden states: a down-projection to router_hidden_size plus the previous "
+                  "layer's router state (carried from layer to layer, a fourth output), then an MLP (norm, two GELU layers, "
+                  "out_proj) over E + 1 classes; and a selected skip expert (class E) is returned as expert 0 with weight 0, "
+                  "so the indices do not say which experts ran; a key over the hidden states has no projection to align to",
     "SwitchTransformersTop1Router": "encoder-decoder MoE; OKR keys causal LMs",
     "NllbMoeTop2Router": "encoder-decoder MoE; OKR keys causal LMs",
 }
