@@ -27,9 +27,9 @@ EXPERTS_CLASSES = ("MixtralExperts", "Qwen2MoeExperts", "Qwen3MoeExperts", "Olmo
                    "Dots1Experts", "Glm4MoeExperts", "DeepseekV2Experts", "AXK1Experts", "Glm4MoeLiteExperts",
                    "DeepseekV32Experts", "GlmMoeDsaExperts", "Dots3NoteExperts", "MiMoV2FlashExperts", "SolarOpenExperts",
                    "ExaoneMoeExperts", "BailingHybridExperts", "KimiLinearExperts", "MellumExperts", "Qwen3_5MoeExperts",
-                   "Cohere2MoeExperts", "FlintExperts", "LagunaExperts", "Kolibri1Experts", "AfmoeExperts", "MiniMaxM2Experts",
-                   "HYV3Experts", "Lfm2MoeExperts", "Ernie4_5_MoeExperts", "AXK2Experts", "Gemma4TextExperts",
-                   "Qwen4ExpTextExperts")
+                   "Cohere2MoeExperts", "FlintExperts", "LagunaExperts", "Kolibri1Experts", "AfmoeExperts",
+                   "MiniMaxM2Experts", "HYV3Experts", "Lfm2MoeExperts", "Ernie4_5_MoeExperts", "AXK2Experts",
+                   "Gemma4TextExperts", "Qwen4ExpTextExperts")
 
 # %% ../nbs/01b_experts.ipynb #b7e1a002
 def _chunk_glu(oe, gate_up):
@@ -44,14 +44,15 @@ def _class_gate(oe, gate_up):
 @dataclass(frozen=True)
 class ExpertsLayout:
     "How an experts class stores its 3-D weights and combines them: what `OrthoExperts` needs to compute as it does."
-    transposed: bool = False    # stored `[E, in, out]` and applied as `x @ W[e]` (GPT-OSS, Aria), not `[E, out, in]`
+    transposed: bool = False    # stored `[E, in, out]`, applied as `x @ W[e]` (GPT-OSS, Aria), not `[E, out, in]`
     bias: bool = False          # `gate_up_proj_bias [E, 2I]` and `down_proj_bias [E, H]`, added after each product
     glu: Callable = _chunk_glu  # `(experts, gate_up [n, 2I]) -> [n, I]`, the gated activation
     consts: tuple = ()          # the experts' attributes the class's `_apply_gate` reads
 
 def _own(*consts): return ExpertsLayout(glu=_class_gate, consts=consts)
 EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
-                   "GptOssExperts": ExpertsLayout(transposed=True, bias=True, glu=_class_gate, consts=("alpha", "limit")),
+                   "GptOssExperts": ExpertsLayout(transposed=True, bias=True, glu=_class_gate,
+                                                  consts=("alpha", "limit")),
                    "AriaExperts": ExpertsLayout(transposed=True),
                    "HYV4Experts": _own("swiglu_limit"), "MiniMaxM3VLExperts": _own("swiglu_limit", "swiglu_alpha"),
                    "BeamExperts": _own(), "DeepseekV4Experts": _own("limit")}
@@ -59,10 +60,11 @@ EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
 
 # %% ../nbs/01b_experts.ipynb #66d8e68c
 def _dims(module):
-    "`(layout, E, H, I)` of a module of a class in `EXPERTS_LAYOUTS` whose 3-D weights have that layout's shapes, else None."
+    "`(layout, E, H, I)` of a module of an `EXPERTS_LAYOUTS` class whose weights have that layout's shapes, else None."
     layout = EXPERTS_LAYOUTS.get(type(module).__name__)
     gu, dn = getattr(module, "gate_up_proj", None), getattr(module, "down_proj", None)
-    if layout is None or not (isinstance(gu, torch.Tensor) and isinstance(dn, torch.Tensor) and gu.ndim == dn.ndim == 3):
+    if layout is None or not (isinstance(gu, torch.Tensor) and isinstance(dn, torch.Tensor)
+                              and gu.ndim == dn.ndim == 3):
         return None
     E, I2, H = (gu.shape[0], gu.shape[2], gu.shape[1]) if layout.transposed else gu.shape
     I = I2 // 2
@@ -74,7 +76,7 @@ def _dims(module):
     return layout, E, H, I
 
 def is_fused_experts(module: nn.Module) -> bool:
-    "Whether `module` is a class of `EXPERTS_LAYOUTS` with its layout's 3-D `gate_up_proj` and `down_proj` (and biases)."
+    "Whether `module` is an `EXPERTS_LAYOUTS` class with its layout's 3-D `gate_up_proj`, `down_proj` (and biases)."
     return _dims(module) is not None
 
 
@@ -110,8 +112,9 @@ class OrthoExperts(nn.Module):
             self.down = nn.ModuleList(nn.Linear(intermediate_dim, hidden_dim, bias=False, dtype=dtype)
                                       for _ in range(num_experts))
             # the biases stay dense, added after each product as the fused class adds them
-            self.gate_up_bias = nn.Parameter(torch.empty(num_experts, 2 * intermediate_dim, dtype=dtype)) if layout.bias else None
-            self.down_bias = nn.Parameter(torch.empty(num_experts, hidden_dim, dtype=dtype)) if layout.bias else None
+            bias = dict(gate_up_bias=(num_experts, 2 * intermediate_dim), down_bias=(num_experts, hidden_dim))
+            for n, shape in bias.items():
+                setattr(self, n, nn.Parameter(torch.empty(shape, dtype=dtype)) if layout.bias else None)
 
 
 # %% ../nbs/01b_experts.ipynb #29183bc3
@@ -121,12 +124,13 @@ def from_experts(cls: OrthoExperts,
                 ) -> OrthoExperts:
     "Dense `OrthoExperts` computing exactly as `experts`: per-expert `nn.Linear`s on views of its weights."
     if not is_fused_experts(experts):
-        raise TypeError(f"from_experts expects one of {list(EXPERTS_LAYOUTS)} with its layout's 3-D gate_up_proj/down_proj, "
+        raise TypeError(f"from_experts expects one of {list(EXPERTS_LAYOUTS)} with its layout's 3-D gate_up_proj, "
+                        "down_proj, "
                         f"got {type(experts).__name__}")
     layout, E, H, I = _dims(experts)
     gu, dn = experts.gate_up_proj, experts.down_proj
-    new = cls(E, H, I, getattr(experts, "act_fn", None), gu.dtype, layout, {k: getattr(experts, k) for k in layout.consts},
-              getattr(type(experts), "_apply_gate", None))
+    consts = {k: getattr(experts, k) for k in layout.consts}
+    new = cls(E, H, I, getattr(experts, "act_fn", None), gu.dtype, layout, consts, getattr(type(experts), "_apply_gate", None))
     def view(w, e): return w.detach()[e].T if layout.transposed else w.detach()[e]   # [out, in], no copy
     for e in range(E):
         new.gate_up[e].weight = nn.Parameter(view(gu, e), requires_grad=gu.requires_grad)  # [2I, H]
@@ -231,9 +235,10 @@ def rebuild_on_meta(model: nn.Module, # built from its config, fused experts
         old = model.get_submodule(n)
         layout, E, H, I = _dims(old)
         parent, _, child = n.rpartition(".")
-        setattr(model.get_submodule(parent), child, OrthoExperts(E, H, I, getattr(old, "act_fn", None), old.gate_up_proj.dtype,
-                                                                 layout, {k: getattr(old, k) for k in layout.consts},
-                                                                 getattr(type(old), "_apply_gate", None)))
+        consts = {k: getattr(old, k) for k in layout.consts}
+        new = OrthoExperts(E, H, I, getattr(old, "act_fn", None), old.gate_up_proj.dtype, layout, consts,
+                           getattr(type(old), "_apply_gate", None))
+        setattr(model.get_submodule(parent), child, new)
     return names
 
 
