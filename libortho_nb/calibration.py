@@ -50,7 +50,9 @@ def linear_layers(model: nn.Module, # any torch model
     linear = (nn.Linear, Conv1D)
     routers = {n for n, m in model.named_modules() if _is_router(m)}
     keep = [k for k in (getattr(model, "_keep_in_fp32_modules", None) or []) if isinstance(k, str)]
-    def kept(n): return n.rpartition(".")[0] in routers or any(n == k or n.endswith("." + k) for k in keep)
+    # a router holding a Linear (HunYuan's wg), or one that is a Linear itself (Llama4Router)
+    def kept(n):
+        return n in routers or n.rpartition(".")[0] in routers or any(n == k or n.endswith("." + k) for k in keep)
     return {n: m for n, m in model.named_modules() if isinstance(m, linear) and not matches(n, skip) and not kept(n)}
 
 # %% ../nbs/02_calibration.ipynb #834c49f7

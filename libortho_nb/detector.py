@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_detector.ipynb #ad56d244
 from __future__ import annotations
-import hashlib, math, numbers
+import hashlib, inspect, math, numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 import numpy as np
@@ -130,6 +130,12 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     "With only the last MoE layer keyed, per key and scored target: `llr`, `kl`, `var` `[K, n]` (see `token_divergences`), `opportunity [n]`, `changed [K, n]`."
     settings = okr_settings(settings)
     router, block, norm, head = last_moe(model)
+    # Llama 4's experts take no indices: every token goes through every expert, its input scaled by the dense score
+    if len(inspect.signature(block.experts.forward).parameters) < 3:
+        raise TypeError(f"{type(model).__name__}'s experts take every token, with no expert indices "
+                        f"({type(block.experts).__name__}.forward(hidden_states); Llama 4 scales each expert's input by "
+                        "its router score), so they cannot be run one expert per token, which the last-layer score needs; "
+                        "score with teacher_forced_llr instead")
     # FlexOlmo and Kolibri-1 norm the block's output in the layer, AXK1 inside the block; Nemotron-H may project the
     # experts' input
     post = [n for n in ("post_feedforward_layernorm", "post_mlp_layernorm") for m in (model.base_model.layers[-1], block)
@@ -147,7 +153,8 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
                         "(fc1_latent_proj), which the last-layer score does not apply; score with teacher_forced_llr")
     # HY-V4's hyper-connections have DeepSeek-V4's structure but match the teacher-forced score (tested); DeepSeek-V4's do not
     layer = model.base_model.layers[-1]
-    mix = ("a convolution of the MLP output (post_mlp_convolution)" if hasattr(layer, "post_mlp_convolution") else
+    conv = next((n for n in ("post_mlp_convolution", "mlp_sconv") if hasattr(layer, n)), None)    # Inkling-2, Inkling 1
+    mix = (f"a convolution of the MLP output ({conv})" if conv else
            "hyper-connections (ffn_hc) that weight it per residual stream"
            if type(layer).__name__ == "DeepseekV4DecoderLayer" else None)
     if mix:

@@ -15,7 +15,7 @@ from transformers.quantizers.auto import AutoHfQuantizer, AutoQuantizationConfig
 from .checks import check_choice, check_int, check_real
 from .ops import BaseGrid, base_grid, check_flag, check_group_size, check_mode, check_sparsity
 from .layers import OrthoLinear, check_alpha
-from .experts import expert_layers, is_fused_experts, routed_tokens, unfuse_experts
+from .experts import expert_layers, expert_weight, is_fused_experts, routed_tokens, unfuse_experts
 from .calibration import calibrate, linear_layers, linear_weight, matches, check_patterns
 
 # %% auto #0
@@ -232,7 +232,7 @@ def _reference_weight(ref: dict, name: str) -> torch.Tensor:
     parent, _, rest = name.rpartition(".")
     experts, _, proj = parent.rpartition(".")
     if rest.isdigit() and proj in ("gate_up", "down") and is_fused_experts(ref.get(experts)):
-        return getattr(ref[experts], proj + "_proj")[int(rest)]   # [2I, H] or [H, I]
+        return expert_weight(ref[experts], proj, int(rest))          # [2I, H] or [H, I]
     raise ValueError(f"reference has no layer {name!r}: it must be the same architecture as model")
 
 # %% ../nbs/03_engine.ipynb #5a1c0020

@@ -7,14 +7,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Callable
 import torch
 from torch import nn
 from fastcore.basics import patch
 from .layers import OrthoLinear
 
 # %% auto #0
-__all__ = ['EXPERTS_CLASSES', 'is_fused_experts', 'OrthoExperts', 'expert_layer_names', 'unfuse_experts', 'expert_layers',
-           'routed_tokens', 'rebuild_on_meta', 'param_summary']
+__all__ = ['EXPERTS_CLASSES', 'EXPERTS_LAYOUTS', 'ExpertsLayout', 'is_fused_experts', 'expert_weight', 'OrthoExperts',
+           'expert_layer_names', 'unfuse_experts', 'expert_layers', 'routed_tokens', 'rebuild_on_meta', 'param_summary']
 
 # %% ../nbs/01b_experts.ipynb #e2c98d01
 EXPERTS_CLASSES = ("MixtralExperts", "Qwen2MoeExperts", "Qwen3MoeExperts", "OlmoeExperts", "DeepseekV3Experts",
@@ -24,16 +27,68 @@ EXPERTS_CLASSES = ("MixtralExperts", "Qwen2MoeExperts", "Qwen3MoeExperts", "Olmo
                    "Dots1Experts", "Glm4MoeExperts", "DeepseekV2Experts", "AXK1Experts", "Glm4MoeLiteExperts",
                    "DeepseekV32Experts", "GlmMoeDsaExperts", "Dots3NoteExperts", "MiMoV2FlashExperts", "SolarOpenExperts",
                    "ExaoneMoeExperts", "BailingHybridExperts", "KimiLinearExperts", "MellumExperts", "Qwen3_5MoeExperts",
-                   "Cohere2MoeExperts", "FlintExperts", "LagunaExperts", "Kolibri1Experts")
+                   "Cohere2MoeExperts", "FlintExperts", "LagunaExperts", "Kolibri1Experts", "AfmoeExperts",
+                   "MiniMaxM2Experts", "HYV3Experts", "Lfm2MoeExperts", "Ernie4_5_MoeExperts", "AXK2Experts",
+                   "Gemma4TextExperts", "Qwen4ExpTextExperts")
+
+# %% ../nbs/01b_experts.ipynb #b7e1a002
+def _chunk_glu(oe, gate_up):
+    "The common gated activation: `act(gate) * up` of the concatenated halves of `gate_up [n, 2I]`."
+    gate, up = gate_up.chunk(2, dim=-1)
+    return oe.act_fn(gate) * up
+
+def _class_gate(oe, gate_up):
+    "The fused class's own `_apply_gate`, run on the constants it reads (and `act_fn`)."
+    return oe.apply_gate(SimpleNamespace(act_fn=oe.act_fn, **oe.consts), gate_up)
+
+@dataclass(frozen=True)
+class ExpertsLayout:
+    "How an experts class stores its 3-D weights and combines them: what `OrthoExperts` needs to compute as it does."
+    transposed: bool = False    # stored `[E, in, out]`, applied as `x @ W[e]` (GPT-OSS, Aria), not `[E, out, in]`
+    bias: bool = False          # `gate_up_proj_bias [E, 2I]` and `down_proj_bias [E, H]`, added after each product
+    glu: Callable = _chunk_glu  # `(experts, gate_up [n, 2I]) -> [n, I]`, the gated activation
+    consts: tuple = ()          # the experts' attributes the class's `_apply_gate` reads
+
+def _own(*consts): return ExpertsLayout(glu=_class_gate, consts=consts)
+EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
+                   "GptOssExperts": ExpertsLayout(transposed=True, bias=True, glu=_class_gate,
+                                                  consts=("alpha", "limit")),
+                   "AriaExperts": ExpertsLayout(transposed=True),
+                   "HYV4Experts": _own("swiglu_limit"), "MiniMaxM3VLExperts": _own("swiglu_limit", "swiglu_alpha"),
+                   "BeamExperts": _own(), "DeepseekV4Experts": _own("limit")}
+
 
 # %% ../nbs/01b_experts.ipynb #66d8e68c
-def is_fused_experts(module: nn.Module) -> bool:
-    "Whether `module` is one of `EXPERTS_CLASSES` with 3-D `gate_up_proj [E, 2I, H]` and `down_proj [E, H, I]`."
-    if type(module).__name__ not in EXPERTS_CLASSES: return False
+def _dims(module):
+    "`(layout, E, H, I)` of a module of an `EXPERTS_LAYOUTS` class whose weights have that layout's shapes, else None."
+    layout = EXPERTS_LAYOUTS.get(type(module).__name__)
     gu, dn = getattr(module, "gate_up_proj", None), getattr(module, "down_proj", None)
-    if not (isinstance(gu, torch.Tensor) and isinstance(dn, torch.Tensor) and gu.ndim == dn.ndim == 3): return False
-    E, I2, H = gu.shape
-    return I2 % 2 == 0 and tuple(dn.shape) == (E, H, I2 // 2)
+    if layout is None or not (isinstance(gu, torch.Tensor) and isinstance(dn, torch.Tensor)
+                              and gu.ndim == dn.ndim == 3):
+        return None
+    E, I2, H = (gu.shape[0], gu.shape[2], gu.shape[1]) if layout.transposed else gu.shape
+    I = I2 // 2
+    if I2 % 2 or tuple(dn.shape) != ((E, I, H) if layout.transposed else (E, H, I)): return None
+    if layout.bias:
+        gb, db = getattr(module, "gate_up_proj_bias", None), getattr(module, "down_proj_bias", None)
+        if not (isinstance(gb, torch.Tensor) and isinstance(db, torch.Tensor)): return None
+        if (tuple(gb.shape), tuple(db.shape)) != ((E, I2), (E, H)): return None
+    return layout, E, H, I
+
+def is_fused_experts(module: nn.Module) -> bool:
+    "Whether `module` is an `EXPERTS_LAYOUTS` class with its layout's 3-D `gate_up_proj`, `down_proj` (and biases)."
+    return _dims(module) is not None
+
+
+# %% ../nbs/01b_experts.ipynb #b7e1a003
+def expert_weight(experts: nn.Module, # a fused experts module (`is_fused_experts`)
+                  proj: str, # "gate_up" or "down"
+                  e: int, # the expert
+                 ) -> torch.Tensor:
+    "Expert `e`'s `proj` weight as an `nn.Linear` holds it, `[out, in]` (a view: GPT-OSS's transposed)."
+    w = getattr(experts, proj + "_proj")[e]
+    return w.T if _dims(experts)[0].transposed else w
+
 
 # %% ../nbs/01b_experts.ipynb #3a87f8ea
 class OrthoExperts(nn.Module):
@@ -42,17 +97,25 @@ class OrthoExperts(nn.Module):
                  num_experts: int, # E
                  hidden_dim: int, # H, the model width
                  intermediate_dim: int, # I, each expert's width
-                 act_fn: nn.Module, # the activation applied to the gate half
+                 act_fn: nn.Module|None, # the activation of the gate half (None where `layout.glu` needs none)
                  dtype: torch.dtype|None=None, # the (meta) placeholder layers' dtype
+                 layout: ExpertsLayout=ExpertsLayout(), # how the fused class combines its weights
+                 consts: dict|None=None, # the values of `layout.consts`, by name
+                 apply_gate: Callable|None=None, # the fused class's own `_apply_gate` (unbound), for `_class_gate`
                 ):
         super().__init__()
         self.num_experts, self.hidden_dim, self.intermediate_dim = num_experts, hidden_dim, intermediate_dim
-        self.act_fn = act_fn
+        self.act_fn, self.layout, self.consts, self.apply_gate = act_fn, layout, dict(consts or {}), apply_gate
         with torch.device("meta"):                                  # placeholders: filled or replaced
             self.gate_up = nn.ModuleList(nn.Linear(hidden_dim, 2 * intermediate_dim, bias=False, dtype=dtype)
                                          for _ in range(num_experts))
             self.down = nn.ModuleList(nn.Linear(intermediate_dim, hidden_dim, bias=False, dtype=dtype)
                                       for _ in range(num_experts))
+            # the biases stay dense, added after each product as the fused class adds them
+            bias = dict(gate_up_bias=(num_experts, 2 * intermediate_dim), down_bias=(num_experts, hidden_dim))
+            for n, shape in bias.items():
+                setattr(self, n, nn.Parameter(torch.empty(shape, dtype=dtype)) if layout.bias else None)
+
 
 # %% ../nbs/01b_experts.ipynb #29183bc3
 @patch(cls_method=True)
@@ -61,16 +124,21 @@ def from_experts(cls: OrthoExperts,
                 ) -> OrthoExperts:
     "Dense `OrthoExperts` computing exactly as `experts`: per-expert `nn.Linear`s on views of its weights."
     if not is_fused_experts(experts):
-        raise TypeError(f"from_experts expects one of {EXPERTS_CLASSES} with 3-D gate_up_proj/down_proj, "
+        raise TypeError(f"from_experts expects one of {list(EXPERTS_LAYOUTS)} with its layout's 3-D gate_up_proj, "
+                        "down_proj, "
                         f"got {type(experts).__name__}")
+    layout, E, H, I = _dims(experts)
     gu, dn = experts.gate_up_proj, experts.down_proj
-    E, I2, H = gu.shape
-    new = cls(E, H, I2 // 2, experts.act_fn, dtype=gu.dtype)
+    consts = {k: getattr(experts, k) for k in layout.consts}
+    new = cls(E, H, I, getattr(experts, "act_fn", None), gu.dtype, layout, consts, getattr(type(experts), "_apply_gate", None))
+    def view(w, e): return w.detach()[e].T if layout.transposed else w.detach()[e]   # [out, in], no copy
     for e in range(E):
-        new.gate_up[e].weight = nn.Parameter(gu.detach()[e], requires_grad=gu.requires_grad)  # [2I, H]
-        new.down[e].weight = nn.Parameter(dn.detach()[e], requires_grad=dn.requires_grad)     # [H, I]
+        new.gate_up[e].weight = nn.Parameter(view(gu, e), requires_grad=gu.requires_grad)  # [2I, H]
+        new.down[e].weight = nn.Parameter(view(dn, e), requires_grad=dn.requires_grad)     # [H, I]
+    if layout.bias: new.gate_up_bias, new.down_bias = experts.gate_up_proj_bias, experts.down_proj_bias
     new.train(experts.training)
     return new
+
 
 # %% ../nbs/01b_experts.ipynb #e57250f6
 @patch
@@ -86,20 +154,26 @@ def forward(self: OrthoExperts,
     for e in hit[:, 0].tolist():
         if e == self.num_experts: continue
         pos, tok = torch.where(mask[e])
-        gate, up = self.gate_up[e](hidden_states[tok]).chunk(2, dim=-1)
-        y = self.down[e](self.act_fn(gate) * up)                    # [n_e, H]
+        h = self.gate_up[e](hidden_states[tok])                     # [n_e, 2I]
+        if self.gate_up_bias is not None: h = h + self.gate_up_bias[e]
+        y = self.down[e](self.layout.glu(self, h))                  # [n_e, H]
+        if self.down_bias is not None: y = y + self.down_bias[e]
         y = y * top_k_weights[tok, pos, None]
         final.index_add_(0, tok, y.to(final.dtype))
     return final
+
 
 # %% ../nbs/01b_experts.ipynb #4de31937
 @patch
 def effective_weights(self: OrthoExperts,
                       alpha: float|None=None, # None: each layer's own alpha
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    "The fused `(gate_up_proj [E, 2I, H], down_proj [E, H, I])` these layers compute with (for inspection)."
-    def w(l): return l.effective_weight(alpha) if isinstance(l, OrthoLinear) else l.weight.detach()
+    "The fused `(gate_up_proj, down_proj)` these layers compute with, in the fused class's layout (for inspection)."
+    def w(l):
+        w = l.effective_weight(alpha) if isinstance(l, OrthoLinear) else l.weight.detach()
+        return w.T if self.layout.transposed else w
     return torch.stack([w(l) for l in self.gate_up]), torch.stack([w(l) for l in self.down])
+
 
 # %% ../nbs/01b_experts.ipynb #e9a23ae3
 def expert_layer_names(name: str, # the experts module's name
@@ -159,10 +233,14 @@ def rebuild_on_meta(model: nn.Module, # built from its config, fused experts
              and any(k in layers for k in expert_layer_names(n, m.gate_up_proj.shape[0]))]
     for n in names:
         old = model.get_submodule(n)
-        E, I2, H = old.gate_up_proj.shape
+        layout, E, H, I = _dims(old)
         parent, _, child = n.rpartition(".")
-        setattr(model.get_submodule(parent), child, OrthoExperts(E, H, I2 // 2, old.act_fn, old.gate_up_proj.dtype))
+        consts = {k: getattr(old, k) for k in layout.consts}
+        new = OrthoExperts(E, H, I, getattr(old, "act_fn", None), old.gate_up_proj.dtype, layout, consts,
+                           getattr(type(old), "_apply_gate", None))
+        setattr(model.get_submodule(parent), child, new)
     return names
+
 
 # %% ../nbs/01b_experts.ipynb #3fa4dacf
 def _kind(module, parent_kind):

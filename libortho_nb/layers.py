@@ -107,7 +107,7 @@ def from_linear(cls: OrthoLinear,
     "An `OrthoLinear` on `linear`'s device and dtype, computing its function up to the Base stream's rounding."
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"from_linear expects an nn.Linear, got {type(linear).__name__}")
-    w = linear.weight.detach()
+    w = linear.weight.detach().contiguous()                         # a copy only of a strided view (GPT-OSS's experts)
     base, ortho = decompose(w, h, sparsity, mode, group_size, scores, asymmetric, clip_search, before)
     layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, asymmetric,
                 device=w.device, dtype=w.dtype)

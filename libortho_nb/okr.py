@@ -66,6 +66,8 @@ from transformers.models.inkling2.modeling_inkling2 import Inkling2TopKRouter
 from transformers.models.longcat_flash.modeling_longcat_flash import LongcatFlashTopkRouter
 from transformers.models.gemma4.modeling_gemma4 import Gemma4TextRouter
 from transformers.models.qwen4_exp.modeling_qwen4_exp import Qwen4ExpTextTopKRouter
+from transformers.models.llama4.modeling_llama4 import Llama4Router
+from transformers.models.inkling.modeling_inkling import InklingTopkRouter
 from transformers.utils import is_torch_greater_or_equal
 from transformers.utils.generic import maybe_autocast
 from .checks import check_choice, check_int, check_real
@@ -362,6 +364,8 @@ class RouterFamily:
     scores_are_weights: bool = False  # the weights are taken from the selection scores themselves
     gate: Callable = lambda r: r.weight  # its `[num_experts, hidden_size]` projection
     inputs: Callable = lambda block: ()  # what its MoE block passes the router after the hidden states (a bias it holds)
+    # what the router returns, from its logits, weights and indices (Llama 4: dense scores [N, E], then the logits)
+    outputs: Callable = lambda logits, weights, idx: (logits, weights, idx)
 
     def __iter__(self): return iter((self.select, self.weights, self.sorted))
 
@@ -465,7 +469,7 @@ def _gpt_oss_select(r, hidden_states, values=False):
     return _out(x, logits, F.softmax(logits.float(), dim=-1), logits, idx, values, w)
 
 def _logits_select(r, hidden_states, values=False):
-    "Aria, Cohere2-MoE: logits in the hidden dtype, sorted top-k of the logits."
+    "Aria, Cohere2-MoE, Llama 4: logits in the hidden dtype, sorted top-k of the logits."
     x = hidden_states.reshape(-1, hidden_states.shape[-1])
     logits = F.linear(x, r.weight)
     w, idx = torch.topk(logits, r.top_k, dim=-1)
@@ -578,6 +582,16 @@ def _ernie_select(r, hidden_states, values=False):
         choice = r.moe_statics(probs)                                       # probs + e_score_correction_bias
         return _out(x, logits, choice, probs, torch.topk(choice, r.top_k, dim=-1)[1], values)
 
+def _inkling_select(r, hidden_states, values=False):
+    "Inkling 1: float32 logits over routed and shared experts (autocast off); sigmoid of the routed + bias, unsorted top-k."
+    x = hidden_states.reshape(-1, r.hidden_dim)
+    with maybe_autocast(device_type=x.device.type, enabled=False):
+        full = F.linear(x.float(), r.weight.float())                        # [N, E + S]
+        choice = full.sigmoid()[..., :-r.n_shared_experts] + r.e_score_correction_bias.float()
+        idx = torch.topk(choice, r.top_k, dim=-1, sorted=False)[1]
+    logits = full[..., :-r.n_shared_experts]                                # [N, E] the routed experts'
+    return _out(x, logits, choice, logits, idx, values)
+
 
 # %% ../nbs/10_okr.ipynb #838a0128
 def _renorm(w): return w / w.sum(dim=-1, keepdim=True)
@@ -618,6 +632,21 @@ def _longcat_weights(r, logits, w, x, idx): return (w * r.routed_scaling_factor)
 def _gemma4_weights(r, logits, w, x, idx): return w / w.sum(dim=-1, keepdim=True) * r.per_expert_scale[idx]
 # `type_as(hidden_states)`: the hidden states have the gate weight's dtype (F.linear takes no other)
 def _granite_weights(r, logits, w, x, idx): return torch.softmax(w, dim=-1).type_as(r.weight)
+# Llama 4: dense [N, E] scores, the k logits scattered into -inf, then the sigmoid in float32 over the whole tensor, as
+# the class computes it (a vectorised sigmoid over [N, k] instead can differ in the last bit); 0 where not selected
+def _llama4_weights(r, logits, w, x, idx):
+    return torch.sigmoid(torch.full_like(logits, float("-inf")).scatter_(1, idx, w).float()).to(logits.dtype)
+def _llama4_outputs(logits, w, idx): return w, logits
+def _inkling_weights(r, logits, w, x, idx):
+    "Inkling 1: a softmax of the log-sigmoids of the k logits and the shared experts' (the class's GEMM run again for those)."
+    with maybe_autocast(device_type=x.device.type, enabled=False):
+        shared = F.linear(x.float(), r.weight.float())[..., -r.n_shared_experts:]   # [N, S]
+        lp = F.logsigmoid(torch.cat([w, shared], dim=-1))                          # [N, k + S]
+        tw = torch.exp(lp - torch.logsumexp(lp, dim=-1, keepdim=True)) * r.route_scale * r.global_scale.float()
+    tw = tw.to(x.dtype)
+    return tw[..., :r.top_k].contiguous(), tw[..., -r.n_shared_experts:].contiguous()
+# Inkling 1: the shared experts' weights (gammas) are a fourth output
+def _inkling_outputs(logits, w, idx): return logits, w[0], idx, w[1]
 
 # %% ../nbs/10_okr.ipynb #4e65c860
 def _softmax(computes, select, weights, **kw):
@@ -726,6 +755,14 @@ ROUTERS = {
                                    "first, as its logits), top-k, renormalised, x per_expert_scale", _gemma4_select,
                                    _gemma4_weights, scores_are_weights=True, gate=lambda r: r.proj.weight),
     Qwen4ExpTextTopKRouter: _softmax(_QWEN, _softmax_select, _qwen_weights),
+    Llama4Router: RouterFamily("top-k of logits", "top-k of the logits; sigmoid in float32 of the k scattered into -inf, "
+                               "cast back: dense [N, E] scores, returned before the logits", _logits_select, _llama4_weights,
+                               outputs=_llama4_outputs),
+    InklingTopkRouter: RouterFamily("sigmoid, bias", "float32 logits over routed and shared experts; sigmoid of the routed + "
+                                    "e_score_correction_bias, unsorted top-k; a softmax of the log-sigmoids of the k and the "
+                                    "shared logits x route_scale x global_scale, the shared part returned fourth (gammas)",
+                                    _inkling_select, _inkling_weights, sorted=False, nonneg=False,
+                                    gate=lambda r: r.weight[:r.num_experts], outputs=_inkling_outputs),
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -793,7 +830,7 @@ def forward(self: KeyedRouter,
             hidden_states: torch.Tensor, # the router's input, as its block passes it
             *inputs, # what else the block passes (AfMoE's, MiniMax-M2's, HY-V3's, LFM2-MoE's selection bias)
            ):
-    "Route like the router, letting the key re-rank its safe sets; returns `(router_logits, router_scores, router_indices)`."
+    "Route like the router, letting the key re-rank its safe sets; returns what the router does (`RouterFamily.outputs`)."
     r, st = self.router, self.settings
     # clean selection, exactly as the router; w [N, k] the weight scores at idx
     x, logits, s, w_src, idx, w = self.select(r, hidden_states, *inputs, values=True)
@@ -817,7 +854,7 @@ def forward(self: KeyedRouter,
     self.pending.append(self.last)
     if len(self.pending) >= 256: self.flush()
     if self.record_tokens: self.history.append(self.last)
-    return logits, self.weights(r, logits, w, x, idx), idx
+    return self.family.outputs(logits, self.weights(r, logits, w, x, idx), idx)
 
 # %% ../nbs/10_okr.ipynb #7a100456
 REFUSED = {
@@ -830,18 +867,15 @@ REFUSED = {
                         "(logits, weights, indices), and also routes attention heads (JetMoeMoA)",
     "DogeCDMoE": "product-key retrieval: top-k over two sets of sqrt(E) keys combined into a top-k over their "
                  "products, not a top-k over one score per expert",
-    "Llama4Router": "returns (dense sigmoid scores [N, E], logits) and its experts take every token scaled by the "
-                    "dense scores: a different interface, not yet adapted",
     "DeepseekV4HashRouter": "hash routing: the experts of each token are fixed by a token-id table (tid2eid), not "
                             "chosen by a top-k over scores, so there is no choice for a key to make",
     "Dots3NoteVisionTopKRouter": "routes image patches in Dots3-Note's vision encoder (Dots3NoteVisionModel), which the "
                                  "causal LM (Dots3NoteForCausalLM) does not build; OKR keys a causal LM's text routers "
                                  "(its forward is HY-V3's, HYV3TopKRouter, supported)",
-    "InklingTopkRouter": "returns a fourth output, the shared experts' gammas, and weights the selected experts jointly "
-                         "with the shared ones (a softmax of log-sigmoids over both): not the (logits, weights, indices) "
-                         "interface; not adapted",
-    "ZayaRouter": "an MLP router over a down-projection whose state is carried from layer to layer (four outputs), with a "
-                  "skip expert: not a linear gate with the (logits, weights, indices) interface; not adapted",
+    "ZayaRouter": "its scores are not a gate of the hidden states: a down-projection to router_hidden_size plus the previous "
+                  "layer's router state (carried from layer to layer, a fourth output), then an MLP (norm, two GELU layers, "
+                  "out_proj) over E + 1 classes; and a selected skip expert (class E) is returned as expert 0 with weight 0, "
+                  "so the indices do not say which experts ran; a key over the hidden states has no projection to align to",
     "SwitchTransformersTop1Router": "encoder-decoder MoE; OKR keys causal LMs",
     "NllbMoeTop2Router": "encoder-decoder MoE; OKR keys causal LMs",
 }
@@ -1001,6 +1035,8 @@ def last_moe(model: nn.Module, # a transformers MoE causal LM
     name, router = list(routers.items())[-1]
     block = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else None
     base, head = model.base_model, model.get_output_embeddings()
+    # Llama4ForCausalLM holds its decoder as `model` under the prefix `language_model`: base_model is itself
+    if getattr(base, "layers", None) is None: base = getattr(model, "model", base)
     layers = getattr(base, "layers", None)
     # Jamba's and Nemotron-H's names; LFM2-MoE's final norm is its `embedding_norm` (applied after the layers)
     norm = (getattr(base, "norm", None) or getattr(base, "final_layernorm", None) or getattr(base, "norm_f", None)

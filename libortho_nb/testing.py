@@ -22,7 +22,11 @@ MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "minim
              "minimax_m3_vl", "laguna", "kolibri1",
              # blocks that pass the selection bias to the router; Ernie's own float32 rule
              "afmoe", "minimax_m2", "hy_v3", "lfm2_moe", "ernie4_5_moe",
-             "axk2", "beam", "deepseek_v4", "inkling2_text", "longcat_flash", "gemma4_text", "qwen4_exp")
+             "axk2", "beam", "deepseek_v4", "inkling2_text", "longcat_flash", "gemma4_text", "qwen4_exp",
+             # a router returning dense scores; experts that take every token
+             "llama4_text",
+             # routed and shared experts weighted jointly
+             "inkling_text")
 
 # %% ../nbs/98_testing.ipynb #5d6b7f08
 def _dense_config(arch, hidden, layers, vocab):
@@ -190,6 +194,12 @@ def _newer_moe_configs(arch, common, hidden, layers, experts, top_k):
                           num_experts_per_tok=top_k, num_experts=experts, ngram_vocab_size_base=1000, hc_lowrank=8,
                           split_ngram_parts=4, indexer_n_heads=2, indexer_kv_heads=1, indexer_head_dim=hidden // 4,
                           indexer_budget=8, indexer_compress_ratio=2, layer_types=hybrid),
+        "inkling_text": dict(**heads, n_routed_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
+                             swa_num_attention_heads=4, swa_num_key_value_heads=2, swa_head_dim=hidden // 4,
+                             sliding_window_size=16, unpadded_vocab_size=base["vocab_size"]),
+        # every layer MoE (its default), chunked attention within 16 tokens
+        "llama4_text": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, intermediate_size_mlp=2 * hidden,
+                            attention_chunk_size=16),
         "kolibri1": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
                          shared_expert_intermediate_size=32, norm_topk_prob=True, sliding_window=16),
     }[arch]
