@@ -22,6 +22,11 @@ How it is made (every choice, stated):
   warm-up then cosine); embeddings (tied to lm_head), norms and the other blocks are frozen, so the converted layers hold
   the whole change and negating every entry returns the model before, within INT4. LoRA (`--kind lora`): peft, r=16,
   alpha=32, on every linear of every block (the lab's `LORA_TARGETS`), merged after training.
+- Two full fine-tunes (`--plant`): `old` (`OLD_PLANT`, the first run: canary documents mixed into the news stream,
+  80 steps, lr 1e-3) extracted 0 of 8 canaries; `bound` (`PLANT`, the default) cuts `canary_rows` of each batch's rows
+  from a stream of the canary documents alone (the rest from the news), at a higher lr, chosen by the probes
+  (`--probe --probe-every N --set field=value ...`: greedy extraction during the fine-tune, one row per probe in
+  results/privacy/real_probes.csv). Every CSV row carries `finetune`, the settings' hash (`settings_key`).
 - The fine-tuned weights that changed are saved under ~/.cache/libortho_nb/privacy_real/ (not committed), keyed by the
   settings, and reused.
 - Extraction: greedy decoding of the secret's token count after the prefix reproduces the secret's text. Exposure:
@@ -34,6 +39,10 @@ How it is made (every choice, stated):
   Every nn.Linear of the 30 blocks is converted (lm_head stays tied and dense), sparsity per layer as the library defines it; selections computed once per selector with the
   library's `selection` and passed to `convert` (what `compress` does inside; the tutorial re-measures a row through
   `compress` itself). `bits`: stored bits per converted parameter.
+- Finer Bases (`--groups`, default 16 8): INT4 of only the trained blocks' linears at those group sizes, the frozen
+  blocks left dense (they are exact at groups of 32, so this is the same model as INT4 g32 there); `bits_model`
+  counts them at INT4 g32's bits. A finer grid over every block re-rounds weights that were exact (`--groups-all`).
+  The grid's Base: `--group-size`, `--converted all|trained` (columns `group_size`, `converted`).
 - Controls: INT4 of the fine-tuned model (residual at alpha 0), random selection, and task-vector negation (`negation`:
   revert with every entry selected), next to the model before fine-tuning (`floor`).
 """
@@ -367,7 +376,8 @@ def main(argv=None):
                    canary_seen_min=hist.canary_seen_min.iloc[-1],
                    extraction_by_step=" ".join(f"{int(r.step)}:{r.extraction:.3f}" for r in probes.itertuples()),
                    extraction_end=probes.extraction.iloc[-1])
-        pd.DataFrame([row]).to_csv(pr, mode="a", header=not pr.exists(), index=False)
+        old = pd.read_csv(pr) if pr.exists() else pd.DataFrame()
+        pd.concat([old, pd.DataFrame([row])]).to_csv(pr, index=False)
         log(f"probe {row}")
         return 0
     m = lambda model: metrics(model, tok, canaries, general, domain, ev)
