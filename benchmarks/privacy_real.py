@@ -84,7 +84,9 @@ class RealPlant:
 OLD_PLANT = RealPlant()
 # The fine-tune that binds the canaries (s25): chosen by the probes listed in results/privacy/real_probes.csv.
 PLANT = RealPlant(canary_rows=5, steps=40, warmup=4, lr=3e-3)
-PLANTS = dict(old=OLD_PLANT, bound=PLANT)
+# A probe at lr 2e-3: 6 of 8 extracted, but it too made the held-out news worse than the model before it.
+BOUND_LR2 = RealPlant(canary_rows=5, steps=40, warmup=4, lr=2e-3)
+PLANTS = dict(old=OLD_PLANT, bound=PLANT, bound_lr2e3=BOUND_LR2)
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,7 @@ def main(argv=None):
                    help="extra INT4 baselines: the trained blocks' linears at these group sizes (the rest stays as it is)")
     p.add_argument("--groups-all", nargs="*", type=int, default=[], help="extra INT4 baselines: every linear at these group sizes")
     p.add_argument("--group-size", type=int, default=GRID["group_size"], help="the grid's Base group size (asymmetric)")
+    p.add_argument("--no-negation", action="store_true", help="leave the negation row out of this run")
     p.add_argument("--converted", choices=("all", "trained"), default="all",
                    help="the grid converts every linear of the 30 blocks, or only the trained blocks' (full fine-tune)")
     a = p.parse_args(argv)
@@ -437,7 +440,7 @@ def main(argv=None):
     data = dict(calib=calib, reference=base)
     for ps in passes(a.quick):
         if ps == "negation":
-            if (key, gs, cv, "negation", "revert", 1.0, 0.0) in have(): continue
+            if a.no_negation or (key, gs, cv, "negation", "revert", 1.0, 0.0) in have(): continue
             t = time.time()
             neg = convert(copy.deepcopy(ft), ALL, mode="revert", progress=False, reference=base, **g)
             set_alpha(neg, 0.0)
