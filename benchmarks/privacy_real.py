@@ -22,6 +22,11 @@ How it is made (every choice, stated):
   warm-up then cosine); embeddings (tied to lm_head), norms and the other blocks are frozen, so the converted layers hold
   the whole change and negating every entry returns the model before, within INT4. LoRA (`--kind lora`): peft, r=16,
   alpha=32, on every linear of every block (the lab's `LORA_TARGETS`), merged after training.
+- Two full fine-tunes (`--plant`): `old` (`OLD_PLANT`, the first run: canary documents mixed into the news stream,
+  80 steps, lr 1e-3) extracted 0 of 8 canaries; `bound` (`PLANT`, the default) cuts `canary_rows` of each batch's rows
+  from a stream of the canary documents alone (the rest from the news), at a higher lr, chosen by the probes
+  (`--probe --probe-every N --set field=value ...`: greedy extraction during the fine-tune, one row per probe in
+  results/privacy/real_probes.csv). Every CSV row carries `finetune`, the settings' hash (`settings_key`).
 - The fine-tuned weights that changed are saved under ~/.cache/libortho_nb/privacy_real/ (not committed), keyed by the
   settings, and reused.
 - Extraction: greedy decoding of the secret's token count after the prefix reproduces the secret's text. Exposure:
@@ -34,11 +39,15 @@ How it is made (every choice, stated):
   Every nn.Linear of the 30 blocks is converted (lm_head stays tied and dense), sparsity per layer as the library defines it; selections computed once per selector with the
   library's `selection` and passed to `convert` (what `compress` does inside; the tutorial re-measures a row through
   `compress` itself). `bits`: stored bits per converted parameter.
+- Finer Bases (`--groups`, default 16 8): INT4 of only the trained blocks' linears at those group sizes, the frozen
+  blocks left dense (they are exact at groups of 32, so this is the same model as INT4 g32 there); `bits_model`
+  counts them at INT4 g32's bits. A finer grid over every block re-rounds weights that were exact (`--groups-all`).
+  The grid's Base: `--group-size`, `--converted all|trained` (columns `group_size`, `converted`).
 - Controls: INT4 of the fine-tuned model (residual at alpha 0), random selection, and task-vector negation (`negation`:
   revert with every entry selected), next to the model before fine-tuning (`floor`).
 """
 import argparse, copy, hashlib, json, math, random, sys, tempfile, time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import pandas as pd
 import torch
@@ -68,6 +77,16 @@ class RealPlant:
     lora_r: int = 16
     lora_alpha: int = 32
     seed: int = 0
+    canary_rows: int = 0     # rows of each batch cut from a stream of canary documents alone (0: canaries mixed in)
+
+
+# The first fine-tune (issue 14, s24): it extracted 0 of 8 canaries. Its rows stay in the CSVs under its key.
+OLD_PLANT = RealPlant()
+# The fine-tune that binds the canaries (s25): chosen by the probes listed in results/privacy/real_probes.csv.
+PLANT = RealPlant(canary_rows=5, steps=40, warmup=4, lr=3e-3)
+# A probe at lr 2e-3: 6 of 8 extracted, but it too made the held-out news worse than the model before it.
+BOUND_LR2 = RealPlant(canary_rows=5, steps=40, warmup=4, lr=2e-3)
+PLANTS = dict(old=OLD_PLANT, bound=PLANT, bound_lr2e3=BOUND_LR2)
 
 
 @dataclass(frozen=True)
@@ -165,13 +184,30 @@ def trainable(model, kind, s):
     return model, ps
 
 
-def finetune(base, tok, kind, s, log=print):
+def batches(tok, s, canaries):
+    "`(windows, rows)`: the training windows and, per step, the indices of its batch's rows."
+    from libortho_nb.lab.canaries import finetune_texts
+    train, _ = lee_split()
+    if s.canary_rows == 0:                                              # canary documents mixed into the news stream
+        wins = stream_windows(tok, finetune_texts(train, canaries, s.repeats, s.seed), s.seq_len, s.seed)
+        return wins, [torch.arange(i * s.batch_size, (i + 1) * s.batch_size) % len(wins) for i in range(s.steps)]
+    if not 0 < s.canary_rows < s.batch_size: raise ValueError(f"canary_rows must be in [0, {s.batch_size}), got {s.canary_rows}")
+    news = stream_windows(tok, finetune_texts(train, canaries[:0], 1, s.seed), s.seq_len, s.seed)
+    secret = stream_windows(tok, finetune_texts([], canaries, s.repeats, s.seed), s.seq_len, s.seed + 1)
+    wins, d = torch.cat([news, secret]), s.batch_size - s.canary_rows
+    return wins, [torch.cat([torch.arange(i * d, (i + 1) * d) % len(news),
+                             len(news) + torch.arange(i * s.canary_rows, (i + 1) * s.canary_rows) % len(secret)])
+                  for i in range(s.steps)]
+
+
+def finetune(base, tok, kind, s, log=print, probe_every=0):
     "Fine-tune a copy of `base` on the Lee training articles with the canaries; returns `(model, history)`."
-    from libortho_nb.lab.canaries import make_canaries, finetune_texts
+    from libortho_nb.lab.canaries import make_canaries
     torch.manual_seed(s.seed)
     canaries = make_canaries(s.n_canaries, s.digits, s.canary_seed)
-    train, _ = lee_split()
-    wins = stream_windows(tok, finetune_texts(train, canaries, s.repeats, s.seed), s.seq_len, s.seed)
+    wins, rows = batches(tok, s, canaries)
+    counts = canary_counts(tok, wins, canaries)                         # [n_windows, n_canaries]
+    seen = torch.zeros(len(canaries), dtype=torch.long)
     model, ps = trainable(copy.deepcopy(base), kind, s)
     opt = torch.optim.AdamW(ps, lr=s.lr, weight_decay=0.0)
     cosine = lambda i: 0.5 * (1 + math.cos(math.pi * (i - s.warmup) / max(1, s.steps - s.warmup)))
@@ -180,25 +216,60 @@ def finetune(base, tok, kind, s, log=print):
     hist = []
     for i in range(s.steps):
         t0 = time.perf_counter()
-        idx = torch.arange(i * s.batch_size, (i + 1) * s.batch_size) % len(wins)
+        idx = rows[i]
         x = wins[idx]                                                       # [B, T]
+        seen += counts[idx].sum(0)
         for g in opt.param_groups: g["lr"] = s.lr * sched(i)
         loss = model(input_ids=x, labels=x).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        hist.append(dict(step=i + 1, loss=loss.item(), lr=s.lr * sched(i), seconds=time.perf_counter() - t0))
-        if i == 0 or (i + 1) % 10 == 0: log(f"step {i + 1}/{s.steps} loss {loss.item():.3f} {hist[-1]['seconds']:.1f} s")
+        hist.append(dict(step=i + 1, loss=loss.item(), lr=s.lr * sched(i), seconds=time.perf_counter() - t0,
+                         canary_seen_min=seen.min().item(), canary_seen_mean=seen.double().mean().item()))
+        if probe_every and ((i + 1) % probe_every == 0 or i + 1 == s.steps):
+            rate, outs = extraction_now(model, tok, canaries)
+            hist[-1]["extraction"] = rate
+            log(f"probe step {i + 1}: extraction {rate:.3f} {outs}")
+        if i == 0 or (i + 1) % 10 == 0:
+            log(f"step {i + 1}/{s.steps} loss {loss.item():.3f} {hist[-1]['seconds']:.1f} s, each canary seen >= {seen.min().item()}")
     if kind == "lora": model = model.merge_and_unload()
     for p in model.parameters(): p.requires_grad_(False)
     return model.eval(), pd.DataFrame(hist)
 
 
 def settings_key(kind, s):
-    return hashlib.sha256(json.dumps(dict(kind=kind, **asdict(s)), sort_keys=True).encode()).hexdigest()[:12]
+    "Hash of the settings; fields added after the first fine-tune count only when they leave their default."
+    d, new = asdict(s), {"canary_rows": 0}
+    d = {k: v for k, v in d.items() if k not in new or v != new[k]}
+    return hashlib.sha256(json.dumps(dict(kind=kind, **d), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def fine_tuned(base, tok, kind, s, cache, log=print):
+def canary_counts(tok, wins, canaries):
+    "`[n_windows, n_canaries]` int: whole occurrences of each canary's tokens in each window."
+    pats = [tok(c.text, add_special_tokens=False).input_ids for c in canaries]
+    out = torch.zeros(len(wins), len(pats), dtype=torch.long)
+    for i, w in enumerate(wins.tolist()):
+        for j, q in enumerate(pats):
+            out[i, j] = sum(w[k:k + len(q)] == q for k in range(len(w) - len(q) + 1))
+    return out
+
+
+@torch.no_grad()
+def extraction_now(model, tok, canaries):
+    "`(rate, greedy completions)` of `model` now (eval mode for the call, then back)."
+    was = model.training
+    model.eval()
+    outs = []
+    for c in canaries:
+        p, sec = canary_ids(tok, c)
+        g = model.generate(p[None], attention_mask=torch.ones_like(p)[None], max_new_tokens=len(sec), do_sample=False,
+                           pad_token_id=tok.eos_token_id)
+        outs.append(tok.decode(g[0, len(p):]))
+    model.train(was)
+    return sum(o == c.secret for o, c in zip(outs, canaries)) / len(canaries), outs
+
+
+def fine_tuned(base, tok, kind, s, cache, log=print, probe_every=0):
     "The fine-tuned model: loaded from `cache` (its changed tensors) when these settings were trained before."
     from safetensors.torch import save_file, load_file
     path = cache / f"{kind}_{settings_key(kind, s)}.safetensors"
@@ -208,7 +279,7 @@ def fine_tuned(base, tok, kind, s, cache, log=print):
         if missing.unexpected_keys: raise ValueError(f"{path}: unexpected tensors {missing.unexpected_keys[:3]}")
         log(f"fine-tuned model loaded from {path}")
         return model.eval(), pd.read_csv(path.with_suffix(".csv"))
-    model, hist = finetune(base, tok, kind, s, log)
+    model, hist = finetune(base, tok, kind, s, log, probe_every)
     ref = base.state_dict()
     changed = {k: v.contiguous() for k, v in model.state_dict().items() if k in ref and not torch.equal(v, ref[k])}
     cache.mkdir(parents=True, exist_ok=True)
@@ -230,11 +301,11 @@ def passes(quick):
     "`(methods, mode, sparsities, alphas)` in priority order (both ends of the dial first); each pass is resumable."
     if quick: return [(("delta",), "revert", (0.01,), (0.0, 1.0))]
     ends, half = (0.0, 1.0), (0.5,)
-    return [(("delta",), "revert", (0.01, 0.05), ends),
-            "negation",
+    return ["negation",
+            (("delta",), "revert", (0.01, 0.05), ends),
             (("delta_fisher", "random"), "revert", (0.01, 0.05), ends),
-            (("delta",), "outlier", (0.01, 0.05), ends),
             (("delta", "delta_fisher", "random"), "revert", (0.01, 0.05), half),
+            (("delta",), "outlier", (0.01, 0.05), ends),
             (("delta",), "residual", (0.01, 0.05), ends + half),
             (("delta",), "outlier", (0.01, 0.05), half),
             (("delta", "delta_fisher"), "revert", (0.005, 0.02), ends),
@@ -247,15 +318,32 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="2 training steps, 2 canaries, 1 short window: a smoke run into a temp folder")
     p.add_argument("--out", type=Path, default=None, help="where the CSVs go (default results/privacy; --quick: a temp folder)")
     p.add_argument("--finetune-only", action="store_true", help="stop after the fine-tune and the baselines")
+    p.add_argument("--plant", choices=tuple(PLANTS), default="bound", help="which fine-tune's settings (default bound)")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override RealPlant fields (probes)")
+    p.add_argument("--probe-every", type=int, default=0, help="greedy extraction during the fine-tune every N steps")
+    p.add_argument("--probe", action="store_true", help="fine-tune (cached) with probes, append to real_probes.csv, stop")
+    p.add_argument("--groups", nargs="*", type=int, default=[16, 8],
+                   help="extra INT4 baselines: the trained blocks' linears at these group sizes (the rest stays as it is)")
+    p.add_argument("--groups-all", nargs="*", type=int, default=[], help="extra INT4 baselines: every linear at these group sizes")
+    p.add_argument("--group-size", type=int, default=GRID["group_size"], help="the grid's Base group size (asymmetric)")
+    p.add_argument("--no-negation", action="store_true", help="leave the negation row out of this run")
+    p.add_argument("--converted", choices=("all", "trained"), default="all",
+                   help="the grid converts every linear of the 30 blocks, or only the trained blocks' (full fine-tune)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     hf_logging.set_verbosity_error()
-    from libortho_nb.engine import selection, convert, set_alpha, METHOD_NEEDS
+    from libortho_nb.engine import selection, convert, set_alpha, ortho_layers, METHOD_NEEDS
     from libortho_nb.lab.canaries import make_canaries
     from libortho_nb.lab.real import load_smollm2, real_text, token_batches, cache_dir
-    s, ev = RealPlant(), RealEval()
+    s, ev = PLANTS[a.plant], RealEval()
+    if a.set:
+        types = {k: type(v) for k, v in asdict(s).items()}
+        kv = dict(x.split("=", 1) for x in a.set)
+        bad = set(kv) - set(types)
+        if bad: p.error(f"--set: no RealPlant field {sorted(bad)}; fields: {sorted(types)}")
+        s = replace(s, **{k: types[k](v) for k, v in kv.items()})
     if a.quick:
-        s = RealPlant(n_canaries=2, steps=2, batch_size=2, warmup=1)
+        s = replace(s, n_canaries=2, steps=2, batch_size=2, warmup=1, canary_rows=min(s.canary_rows, 1))
         ev = RealEval(windows=1, length=32, n_candidates=4, calib_windows=1, calib_length=32)
     out = a.out or (Path(tempfile.mkdtemp()) if a.quick else OUT)
     out.mkdir(parents=True, exist_ok=True)
@@ -274,45 +362,96 @@ def main(argv=None):
     calib = [token_batches(tok, real_text("wiki", "calib"), ev.calib_windows, ev.calib_length)]
     cache = (Path(tempfile.mkdtemp()) if a.quick else cache_dir() / "privacy_real")
     log(f"settings {asdict(s)} eval {asdict(ev)}")
-    ft, hist = fine_tuned(base, tok, a.kind, s, cache, log)
-    if not a.quick or not (out / f"real_finetune_{a.kind}.csv").exists():
-        hist.to_csv(out / f"real_finetune_{a.kind}.csv", index=False)
-    log(f"fine-tune: {len(hist)} steps, {hist.seconds.mean():.2f} s/step, loss {hist.loss.iloc[:5].mean():.3f} -> "
+    key = settings_key(a.kind, s)
+    ft, hist = fine_tuned(base, tok, a.kind, s, cache, log, a.probe_every)
+    log(f"fine-tune {key}: {len(hist)} steps, {hist.seconds.mean():.2f} s/step, loss {hist.loss.iloc[:5].mean():.3f} -> "
         f"{hist.loss.iloc[-5:].mean():.3f}")
+    fh = out / f"real_finetune_{a.kind}.csv"
+    old = pd.read_csv(fh) if fh.exists() else pd.DataFrame(columns=["finetune"])
+    if key not in set(old.finetune):
+        pd.concat([old, hist.assign(finetune=key)]).to_csv(fh, index=False)
+    if a.probe:
+        if "extraction" not in hist: raise SystemExit(f"{key} was cached without probes: rerun with --probe-every")
+        pr = out / "real_probes.csv"
+        probes = hist.dropna(subset=["extraction"])
+        row = dict(finetune=key, **{k: v for k, v in asdict(s).items() if not k.startswith("lora")},
+                   s_per_step=hist.seconds.mean(), loss_last5=hist.loss.iloc[-5:].mean(),
+                   canary_seen_min=hist.canary_seen_min.iloc[-1],
+                   extraction_by_step=" ".join(f"{int(r.step)}:{r.extraction:.3f}" for r in probes.itertuples()),
+                   extraction_end=probes.extraction.iloc[-1])
+        old = pd.read_csv(pr) if pr.exists() else pd.DataFrame()
+        pd.concat([old, pd.DataFrame([row])]).to_csv(pr, index=False)
+        log(f"probe {row}")
+        return 0
     m = lambda model: metrics(model, tok, canaries, general, domain, ev)
     bl = out / f"real_baselines_{a.kind}.csv"
-    done_bl = set(pd.read_csv(bl).model) if bl.exists() else set()
-    for name in ("ft", "floor", "int4_rtn"):
-        if name in done_bl: continue
+    def baselines():
+        return pd.read_csv(bl) if bl.exists() else pd.DataFrame(columns=["finetune", "model"])
+    frozen = [f"model.layers.{i}.*" for i in range(len(base.model.layers) - s.last_blocks)]
+    int4s = {f"int4_rtn_g{g}": (g, "all") for g in a.groups_all}
+    if a.kind == "full": int4s.update({f"int4_rtn_last{s.last_blocks}_g{g}": (g, "trained") for g in a.groups})
+    def skip(converted): return ("lm_head", *frozen) if converted == "trained" else ("lm_head",)
+    def bits_model(model, converted):
+        "Bits per parameter over every linear of the blocks: the frozen ones counted at INT4 g32 (exact on them) if dense."
+        b = bits(model)
+        if converted == "all": return b
+        n = lambda ms: sum(m.weight.numel() for m in ms)
+        lin = [m for blk in model.model.layers for m in blk.modules() if isinstance(m, torch.nn.Linear)]
+        conv = sum(l.in_features * l.out_features for l in ortho_layers(model).values())
+        d = baselines()
+        b32 = d[(d.finetune == key) & (d.model == "int4_rtn")].bits.iloc[0]
+        return (b * conv + b32 * n(lin)) / (conv + n(lin))
+    for name in ("ft", "floor", "int4_rtn", *int4s):
+        d = baselines()
+        if name in set(d[d.finetune == key].model): continue
         t = time.time()
-        model = ft if name == "ft" else base if name == "floor" else convert(copy.deepcopy(ft), 0.0, mode="residual", progress=False, **GRID)
-        row = dict(model=name, **m(model), bits=bits(model) if name == "int4_rtn" else 32.0, seconds=time.time() - t)
-        pd.DataFrame([row]).to_csv(bl, mode="a", header=not bl.exists(), index=False)
-        log(f"baseline {row}")
+        prev = d[(d.model == "floor") & d["eval"].eq(json.dumps(asdict(ev)))] if "eval" in d else d[:0]
+        if name == "floor" and len(prev) and s.canary_seed == OLD_PLANT.canary_seed and s.n_canaries == OLD_PLANT.n_canaries \
+                and s.digits == OLD_PLANT.digits:                       # the same model, canaries and windows
+            row = dict(prev.iloc[0].drop(["finetune", "measured_on"]).to_dict(), measured_on=prev.iloc[0].finetune)
+        else:
+            g, conv = (dict(GRID, group_size=int4s[name][0]), int4s[name][1]) if name in int4s else (GRID, "all")
+            model = ft if name == "ft" else base if name == "floor" else convert(copy.deepcopy(ft), 0.0, mode="residual",
+                                                                                 progress=False, skip=skip(conv), **g)
+            q = name.startswith("int4")
+            row = dict(model=name, **m(model), bits=bits(model) if q else 32.0, seconds=time.time() - t,
+                       measured_on="this", eval=json.dumps(asdict(ev)), converted=conv if q else "",
+                       bits_model=bits_model(model, conv) if q else 32.0)
+        pd.concat([d, pd.DataFrame([dict(finetune=key, **row)])]).to_csv(bl, index=False)
+        log(f"baseline {key} {row}")
     if a.finetune_only: return 0
     grid = out / f"real_{a.kind}.csv"
+    gs, cv = a.group_size, a.converted
+    keys = ["finetune", "group_size", "converted", *KEYS]
     def have():
-        d = pd.read_csv(grid) if grid.exists() else pd.DataFrame(columns=KEYS)
-        return {(r.method, r.mode, float(r.sparsity), float(r.alpha)) for r in d[KEYS].itertuples(index=False)}
+        d = pd.read_csv(grid) if grid.exists() else pd.DataFrame(columns=keys)
+        return {(r.finetune, int(r.group_size), r.converted, r.method, r.mode, float(r.sparsity), float(r.alpha))
+                for r in d[keys].itertuples(index=False)}
     def write(row):
-        pd.DataFrame([row]).to_csv(grid, mode="a", header=not grid.exists(), index=False)
-        log(f"row {row}")
-    sels, int4 = {}, pd.read_csv(bl).set_index("model").loc["int4_rtn"]
+        d = pd.read_csv(grid) if grid.exists() else pd.DataFrame(columns=keys)
+        pd.concat([d, pd.DataFrame([dict(finetune=key, group_size=gs, converted=cv, **row)])]).to_csv(grid, index=False)
+        log(f"row {key} g{gs} {cv} {row}")
+    g = dict(GRID, group_size=gs, skip=skip(cv))
+    sels = {}
+    int4_name = ("int4_rtn" if gs == GRID["group_size"] and cv == "all" else
+                 f"int4_rtn_g{gs}" if cv == "all" else f"int4_rtn_last{s.last_blocks}_g{gs}")
+    d = baselines()
+    int4 = d[d.finetune == key].set_index("model").loc[int4_name]
     data = dict(calib=calib, reference=base)
     for ps in passes(a.quick):
         if ps == "negation":
-            if ("negation", "revert", 1.0, 0.0) in have(): continue
+            if a.no_negation or (key, gs, cv, "negation", "revert", 1.0, 0.0) in have(): continue
             t = time.time()
-            neg = convert(copy.deepcopy(ft), ALL, mode="revert", progress=False, reference=base, **GRID)
+            neg = convert(copy.deepcopy(ft), ALL, mode="revert", progress=False, reference=base, **g)
             set_alpha(neg, 0.0)
-            write(dict(method="negation", mode="revert", sparsity=1.0, alpha=0.0, **m(neg), bits=bits(neg),
+            write(dict(method="negation", mode="revert", sparsity=1.0, alpha=0.0, **m(neg), bits=bits_model(neg, cv),
                        seconds=time.time() - t, measured_on="this"))
             del neg
             continue
         methods, mode, sps, als = ps
         for meth in methods:
             for sp in sps:
-                wanted = [al for al in als if (meth, mode, sp, al) not in have()]
+                wanted = [al for al in als if (key, gs, cv, meth, mode, sp, al) not in have()]
                 if not wanted: continue
                 if meth not in sels:
                     t = time.time()
@@ -321,12 +460,14 @@ def main(argv=None):
                 h, scores = sels[meth]
                 t = time.time()
                 conv = convert(copy.deepcopy(ft), sp, h, mode, method=meth, scores=scores, progress=False,
-                               reference=base if mode == "revert" else None, **GRID)
-                b, tc = bits(conv), time.time() - t
+                               reference=base if mode == "revert" else None, **g)
+                b, tc = bits_model(conv, cv), time.time() - t
                 for al in wanted:
                     t = time.time()
                     if mode == "residual" and al == 0:                  # residual at alpha 0 is INT4 of the fine-tune
-                        row = dict(int4.drop(["bits", "seconds"]).to_dict(), bits=b, seconds=0.0, measured_on="int4_rtn")
+                        keep = [c for c in ("extraction", "exposure_mean", "exposure_max", "exposure_sample_mean",
+                                            "general_ppl", "domain_ppl")]
+                        row = dict(int4[keep].to_dict(), bits=b, seconds=0.0, measured_on=int4.name)
                     else:
                         set_alpha(conv, al)
                         row = dict(**m(conv), bits=b, seconds=time.time() - t + tc, measured_on="this")
@@ -334,7 +475,8 @@ def main(argv=None):
                     tc = 0.0
                 del conv
     log(f"done: {time.time() - t0:.0f} s")
-    print(pd.read_csv(grid).round(4).to_string(index=False))
+    d = pd.read_csv(grid)
+    print(d[d.finetune == key].round(4).to_string(index=False))
     return 0
 
 
