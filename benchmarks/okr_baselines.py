@@ -100,7 +100,7 @@ def main():
         "Generated ids `[n, P + N]` of method `name`, loaded from `ids/` when a previous run saved them."
         f = out / "ids" / f"{name.replace(':', '_')}.pt"
         if f.exists():
-            ids = torch.load(f).long()
+            ids = torch.load(f).long()[:a.n]          # a run at larger n (batches of a.batch, same seeds) holds these
             if ids.shape == (a.n, P + N) and torch.equal(ids[:, :P], prompts): return ids, float("nan")
         t = time.time()
         ids = batched(lambda p, i: okr_generate(model, k, p, N, okr, layers=layers, seed=a.seed + i, **kw),
