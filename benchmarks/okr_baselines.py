@@ -9,7 +9,8 @@ watermark and once per method. Methods (`lab.wm_baselines`):
   unigram:<delta>     Zhao et al.: one fixed green list (gamma 0.5); exact hypergeometric p over distinct tokens
   synthid:<depth>     transformers `SynthIDTextWatermarkingConfig` (ngram_len 5, <depth> keys); mean g-value, exact
                       binomial p with the sampling table's share of ones (derived, not calibrated)
-  exp                 Aaronson: Gumbel-max with a keyed PRF of the previous token; sum -log(1-r), exact Gamma p
+  exp[:<h>]           Aaronson: Gumbel-max with a keyed PRF of the previous h tokens (default 1); sum -log(1-r),
+                      exact Gamma p
   okr:<layers>:<rule>:<rho>  OKR (`OKRDetector`, `--okr-null` null keys, p-value `--okr-p`)
 Per method, to `<out>/baselines.csv` (one row per method, rewritten as each finishes): TPR at p <= 0.01 and 0.001
 (analytic p-values, so both levels are read off the p-value, not an empirical threshold); FPR at the same levels on the
@@ -66,9 +67,10 @@ def scheme(spec, V, key=KEY):
     if name == "synthid":
         sc = lambda k: SynthIDTextWatermarkingConfig(keys=[k * 1000 + i for i in range(int(arg[0]))], ngram_len=5)
         return (dict(watermarking_config=sc(key)), lambda ids, P, m=None, k=key: synthid_detect(ids, sc(k), P, m))
-    if name == "exp":
-        return (dict(logits_processor=LogitsProcessorList([EXPLogitsProcessor(key, V)])),
-                lambda ids, P, m=None, k=key: exp_detect(ids, k, V, P, m))
+    if name == "exp":                                  # exp (one previous token) or exp:<h> (h previous tokens)
+        h = int(arg[0]) if arg else 1
+        return (dict(logits_processor=LogitsProcessorList([EXPLogitsProcessor(key, V, h)])),
+                lambda ids, P, m=None, k=key: exp_detect(ids, k, V, P, m, context=h))
     raise ValueError(f"unknown method {spec!r}: expected kgw:<bias>, unigram:<delta>, synthid:<depth>, exp or okr:...")
 
 def main():
