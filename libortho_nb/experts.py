@@ -48,6 +48,7 @@ class ExpertsLayout:
     bias: bool = False          # `gate_up_proj_bias [E, 2I]` and `down_proj_bias [E, H]`, added after each product
     glu: Callable = _chunk_glu  # `(experts, gate_up [n, 2I]) -> [n, I]`, the gated activation
     consts: tuple = ()          # the experts' attributes the class's `_apply_gate` reads
+    every_token: bool = False   # `forward(x [E*T, H])`: expert e runs on every row of block e, no indices (Llama 4)
 
 def _own(*consts): return ExpertsLayout(glu=_class_gate, consts=consts)
 EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
@@ -55,7 +56,8 @@ EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
                                                   consts=("alpha", "limit")),
                    "AriaExperts": ExpertsLayout(transposed=True),
                    "HYV4Experts": _own("swiglu_limit"), "MiniMaxM3VLExperts": _own("swiglu_limit", "swiglu_alpha"),
-                   "BeamExperts": _own(), "DeepseekV4Experts": _own("limit")}
+                   "BeamExperts": _own(), "DeepseekV4Experts": _own("limit"),
+                   "Llama4TextExperts": ExpertsLayout(transposed=True, every_token=True)}
 
 
 # %% ../nbs/01b_experts.ipynb #66d8e68c
@@ -144,9 +146,10 @@ def from_experts(cls: OrthoExperts,
 @patch
 def forward(self: OrthoExperts,
             hidden_states: torch.Tensor, # [T, H]
-            top_k_index: torch.Tensor, # [T, k] the experts of each token
-            top_k_weights: torch.Tensor, # [T, k] their weights
+            top_k_index: torch.Tensor|None=None, # [T, k] the experts of each token (None: `layout.every_token`)
+            top_k_weights: torch.Tensor|None=None, # [T, k] their weights
            ) -> torch.Tensor:
+    if self.layout.every_token: return self._every_token(hidden_states)
     final = torch.zeros_like(hidden_states)                         # [T, H]
     with torch.no_grad():
         mask = nn.functional.one_hot(top_k_index, num_classes=self.num_experts + 1).permute(2, 1, 0)  # [E+1, k, T]
@@ -161,6 +164,17 @@ def forward(self: OrthoExperts,
         y = y * top_k_weights[tok, pos, None]
         final.index_add_(0, tok, y.to(final.dtype))
     return final
+
+
+# %% ../nbs/01b_experts.ipynb #b7e1a005
+@patch
+def _every_token(self: OrthoExperts,
+                 hidden_states: torch.Tensor, # [E*T, H] block e: the tokens as expert e gets them (Llama 4: scaled)
+                ) -> torch.Tensor:
+    "Each expert on every row of its block, as Llama 4's `bmm`: `[E*T, H]`, summed over experts by the caller."
+    x = hidden_states.view(self.num_experts, -1, self.hidden_dim)   # [E, T, H]
+    ys = [self.down[e](self.layout.glu(self, self.gate_up[e](x[e]))) for e in range(self.num_experts)]  # E x [T, H]
+    return torch.stack(ys).view(-1, self.hidden_dim)
 
 
 # %% ../nbs/01b_experts.ipynb #4de31937
@@ -213,7 +227,10 @@ def routed_tokens(model: nn.Module): # with unfused experts
     counts = dict.fromkeys(expert_layers(model), 0)
     def hook(name):
         def fn(mod, args):
-            n = torch.bincount(args[1].reshape(-1), minlength=mod.num_experts + 1).tolist()  # [E+1]
+            if mod.layout.every_token:                              # a token is routed where its block row is not 0
+                x = args[0].view(mod.num_experts, -1, mod.hidden_dim)  # [E, T, H]
+                n = x.ne(0).any(-1).sum(-1).tolist()                # [E]
+            else: n = torch.bincount(args[1].reshape(-1), minlength=mod.num_experts + 1).tolist()  # [E+1]
             for e in range(mod.num_experts):
                 counts[f"{name}.gate_up.{e}"] += n[e]
                 counts[f"{name}.down.{e}"] += n[e]
