@@ -57,6 +57,8 @@ class ExpertsLayout:
     gated: bool = True          # the first product is `[gate; up]`, 2I wide; False: `up` only, I wide (with `_act`)
     sum_dtype: object = None    # the sum over experts: None in the input's dtype, "weights" in `top_k_weights`' dtype
                                 # (Nemotron-H), or a dtype (Inkling-2: float32); then cast back to the input's
+    identity: bool = False      # `zero_expert_num` zero-compute experts after the E routed: `x * w`, no weights
+                                # (Longcat-Flash; `gate_up_proj` has rows for them too, which the class never reads)
 
 def _own(*consts): return ExpertsLayout(glu=_class_gate, consts=consts)
 EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
@@ -67,7 +69,8 @@ EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
                    "BeamExperts": _own(), "DeepseekV4Experts": _own("limit"),
                    "Llama4TextExperts": ExpertsLayout(transposed=True, every_token=True),
                    "NemotronHExperts": ExpertsLayout(glu=_act, first="up_proj", gated=False, sum_dtype="weights"),
-                   "Inkling2Experts": ExpertsLayout(glu=_class_gate, sum_dtype=torch.float32)}
+                   "Inkling2Experts": ExpertsLayout(glu=_class_gate, sum_dtype=torch.float32),
+                   "LongcatFlashExperts": ExpertsLayout(consts=("zero_expert_num",), identity=True)}
 
 
 # %% ../nbs/01b_experts.ipynb #66d8e68c
@@ -79,6 +82,7 @@ def _dims(module):
                               and gu.ndim == dn.ndim == 3):
         return None
     E, I2, H = (gu.shape[0], gu.shape[2], gu.shape[1]) if layout.transposed else gu.shape
+    if layout.identity: E -= module.zero_expert_num                 # Longcat-Flash: rows never read
     I = I2 // 2 if layout.gated else I2
     if (layout.gated and I2 % 2) or tuple(dn.shape) != ((E, I, H) if layout.transposed else (E, H, I)): return None
     if layout.bias:
@@ -164,12 +168,16 @@ def forward(self: OrthoExperts,
     acc = self.layout.sum_dtype
     acc = hidden_states.dtype if acc is None else top_k_weights.dtype if acc == "weights" else acc
     final = torch.zeros_like(hidden_states, dtype=acc)              # [T, H]
+    Z = self.consts["zero_expert_num"] if self.layout.identity else 0   # zero-compute experts after the E routed
     with torch.no_grad():
-        mask = nn.functional.one_hot(top_k_index, num_classes=self.num_experts + 1).permute(2, 1, 0)  # [E+1, k, T]
+        mask = nn.functional.one_hot(top_k_index, num_classes=self.num_experts + Z + 1).permute(2, 1, 0)  # [E+Z+1, k, T]
         hit = torch.greater(mask.sum(dim=(-1, -2)), 0).nonzero()
     for e in hit[:, 0].tolist():
-        if e == self.num_experts: continue
+        if e == self.num_experts + Z: continue
         pos, tok = torch.where(mask[e])
+        if e >= self.num_experts:                                   # identity: the input times the weight
+            final.index_add_(0, tok, (hidden_states[tok] * top_k_weights[tok, pos, None]).to(final.dtype))
+            continue
         h = self.gate_up[e](hidden_states[tok])                     # [n_e, 2I]
         if self.gate_up_bias is not None: h = h + self.gate_up_bias[e]
         y = self.down[e](self.layout.glu(self, h))                  # [n_e, H]
