@@ -29,7 +29,7 @@ EXPERTS_CLASSES = ("MixtralExperts", "Qwen2MoeExperts", "Qwen3MoeExperts", "Olmo
                    "ExaoneMoeExperts", "BailingHybridExperts", "KimiLinearExperts", "MellumExperts", "Qwen3_5MoeExperts",
                    "Cohere2MoeExperts", "FlintExperts", "LagunaExperts", "Kolibri1Experts", "AfmoeExperts",
                    "MiniMaxM2Experts", "HYV3Experts", "Lfm2MoeExperts", "Ernie4_5_MoeExperts", "AXK2Experts",
-                   "Gemma4TextExperts", "Qwen4ExpTextExperts")
+                   "Gemma4TextExperts", "Qwen4ExpTextExperts", "InklingExperts")
 
 # %% ../nbs/01b_experts.ipynb #b7e1a002
 def _chunk_glu(oe, gate_up):
