@@ -131,7 +131,9 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     settings = okr_settings(settings)
     router, block, norm, head = last_moe(model)
     # Llama 4's experts take no indices: every token goes through every expert, its input scaled by the dense score
-    if len(inspect.signature(block.experts.forward).parameters) < 3:
+    # (converted, `OrthoExperts` with `layout.every_token`: the same)
+    if (len(inspect.signature(block.experts.forward).parameters) < 3
+            or getattr(getattr(block.experts, "layout", None), "every_token", False)):
         raise TypeError(f"{type(model).__name__}'s experts take every token, with no expert indices "
                         f"({type(block.experts).__name__}.forward(hidden_states); Llama 4 scales each expert's input by "
                         "its router score), so they cannot be run one expert per token, which the last-layer score needs; "

@@ -29,7 +29,7 @@ EXPERTS_CLASSES = ("MixtralExperts", "Qwen2MoeExperts", "Qwen3MoeExperts", "Olmo
                    "ExaoneMoeExperts", "BailingHybridExperts", "KimiLinearExperts", "MellumExperts", "Qwen3_5MoeExperts",
                    "Cohere2MoeExperts", "FlintExperts", "LagunaExperts", "Kolibri1Experts", "AfmoeExperts",
                    "MiniMaxM2Experts", "HYV3Experts", "Lfm2MoeExperts", "Ernie4_5_MoeExperts", "AXK2Experts",
-                   "Gemma4TextExperts", "Qwen4ExpTextExperts")
+                   "Gemma4TextExperts", "Qwen4ExpTextExperts", "InklingExperts")
 
 # %% ../nbs/01b_experts.ipynb #b7e1a002
 def _chunk_glu(oe, gate_up):
@@ -41,6 +41,10 @@ def _class_gate(oe, gate_up):
     "The fused class's own `_apply_gate`, run on the constants it reads (and `act_fn`)."
     return oe.apply_gate(SimpleNamespace(act_fn=oe.act_fn, **oe.consts), gate_up)
 
+def _act(oe, up):
+    "No gate: `act(up)` of the up projection `[n, I]` (Nemotron-H)."
+    return oe.act_fn(up)
+
 @dataclass(frozen=True)
 class ExpertsLayout:
     "How an experts class stores its 3-D weights and combines them: what `OrthoExperts` needs to compute as it does."
@@ -48,6 +52,13 @@ class ExpertsLayout:
     bias: bool = False          # `gate_up_proj_bias [E, 2I]` and `down_proj_bias [E, H]`, added after each product
     glu: Callable = _chunk_glu  # `(experts, gate_up [n, 2I]) -> [n, I]`, the gated activation
     consts: tuple = ()          # the experts' attributes the class's `_apply_gate` reads
+    every_token: bool = False   # `forward(x [E*T, H])`: expert e runs on every row of block e, no indices (Llama 4)
+    first: str = "gate_up_proj" # the class's first 3-D weight (Nemotron-H: `up_proj`)
+    gated: bool = True          # the first product is `[gate; up]`, 2I wide; False: `up` only, I wide (with `_act`)
+    sum_dtype: object = None    # the sum over experts: None in the input's dtype, "weights" in `top_k_weights`' dtype
+                                # (Nemotron-H), or a dtype (Inkling-2: float32); then cast back to the input's
+    identity: bool = False      # `zero_expert_num` zero-compute experts after the E routed: `x * w`, no weights
+                                # (Longcat-Flash; `gate_up_proj` has rows for them too, which the class never reads)
 
 def _own(*consts): return ExpertsLayout(glu=_class_gate, consts=consts)
 EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
@@ -55,20 +66,25 @@ EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
                                                   consts=("alpha", "limit")),
                    "AriaExperts": ExpertsLayout(transposed=True),
                    "HYV4Experts": _own("swiglu_limit"), "MiniMaxM3VLExperts": _own("swiglu_limit", "swiglu_alpha"),
-                   "BeamExperts": _own(), "DeepseekV4Experts": _own("limit")}
+                   "BeamExperts": _own(), "DeepseekV4Experts": _own("limit"),
+                   "Llama4TextExperts": ExpertsLayout(transposed=True, every_token=True),
+                   "NemotronHExperts": ExpertsLayout(glu=_act, first="up_proj", gated=False, sum_dtype="weights"),
+                   "Inkling2Experts": ExpertsLayout(glu=_class_gate, sum_dtype=torch.float32),
+                   "LongcatFlashExperts": ExpertsLayout(consts=("zero_expert_num",), identity=True)}
 
 
 # %% ../nbs/01b_experts.ipynb #66d8e68c
 def _dims(module):
     "`(layout, E, H, I)` of a module of an `EXPERTS_LAYOUTS` class whose weights have that layout's shapes, else None."
     layout = EXPERTS_LAYOUTS.get(type(module).__name__)
-    gu, dn = getattr(module, "gate_up_proj", None), getattr(module, "down_proj", None)
+    gu, dn = getattr(module, layout.first, None) if layout else None, getattr(module, "down_proj", None)
     if layout is None or not (isinstance(gu, torch.Tensor) and isinstance(dn, torch.Tensor)
                               and gu.ndim == dn.ndim == 3):
         return None
     E, I2, H = (gu.shape[0], gu.shape[2], gu.shape[1]) if layout.transposed else gu.shape
-    I = I2 // 2
-    if I2 % 2 or tuple(dn.shape) != ((E, I, H) if layout.transposed else (E, H, I)): return None
+    if layout.identity: E -= module.zero_expert_num                 # Longcat-Flash: rows never read
+    I = I2 // 2 if layout.gated else I2
+    if (layout.gated and I2 % 2) or tuple(dn.shape) != ((E, I, H) if layout.transposed else (E, H, I)): return None
     if layout.bias:
         gb, db = getattr(module, "gate_up_proj_bias", None), getattr(module, "down_proj_bias", None)
         if not (isinstance(gb, torch.Tensor) and isinstance(db, torch.Tensor)): return None
@@ -76,17 +92,17 @@ def _dims(module):
     return layout, E, H, I
 
 def is_fused_experts(module: nn.Module) -> bool:
-    "Whether `module` is an `EXPERTS_LAYOUTS` class with its layout's 3-D `gate_up_proj`, `down_proj` (and biases)."
+    "Whether `module` is an `EXPERTS_LAYOUTS` class with its layout's 3-D weights (`first`, `down_proj`, biases)."
     return _dims(module) is not None
 
 
 # %% ../nbs/01b_experts.ipynb #b7e1a003
 def expert_weight(experts: nn.Module, # a fused experts module (`is_fused_experts`)
-                  proj: str, # "gate_up" or "down"
+                  proj: str, # "gate_up" (the layout's `first`: Nemotron-H's up) or "down"
                   e: int, # the expert
                  ) -> torch.Tensor:
     "Expert `e`'s `proj` weight as an `nn.Linear` holds it, `[out, in]` (a view: GPT-OSS's transposed)."
-    w = getattr(experts, proj + "_proj")[e]
+    w = getattr(experts, _dims(experts)[0].first if proj == "gate_up" else proj + "_proj")[e]
     return w.T if _dims(experts)[0].transposed else w
 
 
@@ -106,13 +122,14 @@ class OrthoExperts(nn.Module):
         super().__init__()
         self.num_experts, self.hidden_dim, self.intermediate_dim = num_experts, hidden_dim, intermediate_dim
         self.act_fn, self.layout, self.consts, self.apply_gate = act_fn, layout, dict(consts or {}), apply_gate
+        w = (2 if layout.gated else 1) * intermediate_dim            # the first product's width
         with torch.device("meta"):                                  # placeholders: filled or replaced
-            self.gate_up = nn.ModuleList(nn.Linear(hidden_dim, 2 * intermediate_dim, bias=False, dtype=dtype)
+            self.gate_up = nn.ModuleList(nn.Linear(hidden_dim, w, bias=False, dtype=dtype)
                                          for _ in range(num_experts))
             self.down = nn.ModuleList(nn.Linear(intermediate_dim, hidden_dim, bias=False, dtype=dtype)
                                       for _ in range(num_experts))
             # the biases stay dense, added after each product as the fused class adds them
-            bias = dict(gate_up_bias=(num_experts, 2 * intermediate_dim), down_bias=(num_experts, hidden_dim))
+            bias = dict(gate_up_bias=(num_experts, w), down_bias=(num_experts, hidden_dim))
             for n, shape in bias.items():
                 setattr(self, n, nn.Parameter(torch.empty(shape, dtype=dtype)) if layout.bias else None)
 
@@ -128,12 +145,12 @@ def from_experts(cls: OrthoExperts,
                         "down_proj, "
                         f"got {type(experts).__name__}")
     layout, E, H, I = _dims(experts)
-    gu, dn = experts.gate_up_proj, experts.down_proj
+    gu, dn = getattr(experts, layout.first), experts.down_proj
     consts = {k: getattr(experts, k) for k in layout.consts}
     new = cls(E, H, I, getattr(experts, "act_fn", None), gu.dtype, layout, consts, getattr(type(experts), "_apply_gate", None))
     def view(w, e): return w.detach()[e].T if layout.transposed else w.detach()[e]   # [out, in], no copy
     for e in range(E):
-        new.gate_up[e].weight = nn.Parameter(view(gu, e), requires_grad=gu.requires_grad)  # [2I, H]
+        new.gate_up[e].weight = nn.Parameter(view(gu, e), requires_grad=gu.requires_grad)  # [2I, H] (or [I, H])
         new.down[e].weight = nn.Parameter(view(dn, e), requires_grad=dn.requires_grad)     # [H, I]
     if layout.bias: new.gate_up_bias, new.down_bias = experts.gate_up_proj_bias, experts.down_proj_bias
     new.train(experts.training)
@@ -144,23 +161,41 @@ def from_experts(cls: OrthoExperts,
 @patch
 def forward(self: OrthoExperts,
             hidden_states: torch.Tensor, # [T, H]
-            top_k_index: torch.Tensor, # [T, k] the experts of each token
-            top_k_weights: torch.Tensor, # [T, k] their weights
+            top_k_index: torch.Tensor|None=None, # [T, k] the experts of each token (None: `layout.every_token`)
+            top_k_weights: torch.Tensor|None=None, # [T, k] their weights
            ) -> torch.Tensor:
-    final = torch.zeros_like(hidden_states)                         # [T, H]
+    if self.layout.every_token: return self._every_token(hidden_states)
+    acc = self.layout.sum_dtype
+    acc = hidden_states.dtype if acc is None else top_k_weights.dtype if acc == "weights" else acc
+    final = torch.zeros_like(hidden_states, dtype=acc)              # [T, H]
+    Z = self.consts["zero_expert_num"] if self.layout.identity else 0   # zero-compute experts after the E routed
     with torch.no_grad():
-        mask = nn.functional.one_hot(top_k_index, num_classes=self.num_experts + 1).permute(2, 1, 0)  # [E+1, k, T]
+        mask = nn.functional.one_hot(top_k_index, num_classes=self.num_experts + Z + 1).permute(2, 1, 0)  # [E+Z+1, k, T]
         hit = torch.greater(mask.sum(dim=(-1, -2)), 0).nonzero()
     for e in hit[:, 0].tolist():
-        if e == self.num_experts: continue
+        if e == self.num_experts + Z: continue
         pos, tok = torch.where(mask[e])
+        if e >= self.num_experts:                                   # identity: the input times the weight
+            final.index_add_(0, tok, (hidden_states[tok] * top_k_weights[tok, pos, None]).to(final.dtype))
+            continue
         h = self.gate_up[e](hidden_states[tok])                     # [n_e, 2I]
         if self.gate_up_bias is not None: h = h + self.gate_up_bias[e]
         y = self.down[e](self.layout.glu(self, h))                  # [n_e, H]
         if self.down_bias is not None: y = y + self.down_bias[e]
         y = y * top_k_weights[tok, pos, None]
         final.index_add_(0, tok, y.to(final.dtype))
-    return final
+    return final.to(hidden_states.dtype)
+
+
+# %% ../nbs/01b_experts.ipynb #b7e1a005
+@patch
+def _every_token(self: OrthoExperts,
+                 hidden_states: torch.Tensor, # [E*T, H] block e: the tokens as expert e gets them (Llama 4: scaled)
+                ) -> torch.Tensor:
+    "Each expert on every row of its block, as Llama 4's `bmm`: `[E*T, H]`, summed over experts by the caller."
+    x = hidden_states.view(self.num_experts, -1, self.hidden_dim)   # [E, T, H]
+    ys = [self.down[e](self.layout.glu(self, self.gate_up[e](x[e]))) for e in range(self.num_experts)]  # E x [T, H]
+    return torch.stack(ys).view(-1, self.hidden_dim)
 
 
 # %% ../nbs/01b_experts.ipynb #4de31937
@@ -190,7 +225,7 @@ def unfuse_experts(model: nn.Module, # converted in place
     from fnmatch import fnmatch
     def skipped(n): return any(n == p or n.endswith("." + p) or fnmatch(n, p) for p in skip)
     names = [n for n, m in model.named_modules() if is_fused_experts(m)
-             and not all(skipped(k) for k in expert_layer_names(n, m.gate_up_proj.shape[0]))]
+             and not all(skipped(k) for k in expert_layer_names(n, _dims(m)[1]))]
     for n in names:
         parent, _, child = n.rpartition(".")
         setattr(model.get_submodule(parent), child, OrthoExperts.from_experts(model.get_submodule(n)))
@@ -213,7 +248,10 @@ def routed_tokens(model: nn.Module): # with unfused experts
     counts = dict.fromkeys(expert_layers(model), 0)
     def hook(name):
         def fn(mod, args):
-            n = torch.bincount(args[1].reshape(-1), minlength=mod.num_experts + 1).tolist()  # [E+1]
+            if mod.layout.every_token:                              # a token is routed where its block row is not 0
+                x = args[0].view(mod.num_experts, -1, mod.hidden_dim)  # [E, T, H]
+                n = x.ne(0).any(-1).sum(-1).tolist()                # [E]
+            else: n = torch.bincount(args[1].reshape(-1), minlength=mod.num_experts + 1).tolist()  # [E+1]
             for e in range(mod.num_experts):
                 counts[f"{name}.gate_up.{e}"] += n[e]
                 counts[f"{name}.down.{e}"] += n[e]
@@ -230,13 +268,13 @@ def rebuild_on_meta(model: nn.Module, # built from its config, fused experts
     "Replace, on meta, each fused experts module with a layer in `layers` by an empty `OrthoExperts`; their names."
     layers = set(layers)
     names = [n for n, m in model.named_modules() if is_fused_experts(m)
-             and any(k in layers for k in expert_layer_names(n, m.gate_up_proj.shape[0]))]
+             and any(k in layers for k in expert_layer_names(n, _dims(m)[1]))]
     for n in names:
         old = model.get_submodule(n)
         layout, E, H, I = _dims(old)
         parent, _, child = n.rpartition(".")
         consts = {k: getattr(old, k) for k in layout.consts}
-        new = OrthoExperts(E, H, I, getattr(old, "act_fn", None), old.gate_up_proj.dtype, layout, consts,
+        new = OrthoExperts(E, H, I, getattr(old, "act_fn", None), old.down_proj.dtype, layout, consts,
                            getattr(type(old), "_apply_gate", None))
         setattr(model.get_submodule(parent), child, new)
     return names
