@@ -13,9 +13,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CLIError', 'model_folder', 'load_model', 'TextCodec', 'text_codec', 'read_text_file', 'read_bytes_file',
-           'continue_text', 'check_method', 'check_gptq', 'cmd_compress', 'compress_streamed', 'cmd_generate',
-           'cmd_keygen', 'load_key', 'cmd_watermark_generate', 'detect_ids', 'prompt_context', 'cmd_watermark_detect',
-           'killswitch', 'watermark_table', 'cmd_demo', 'main']
+           'continue_text', 'check_method', 'check_gptq', 'compress_paths', 'cmd_compress', 'compress_streamed',
+           'cmd_generate', 'cmd_keygen', 'load_key', 'cmd_watermark_generate', 'detect_ids', 'prompt_context',
+           'cmd_watermark_detect', 'killswitch', 'watermark_table', 'cmd_demo', 'main']
 
 # %% ../nbs/90_cli.ipynb #e9d3ac4b
 class CLIError(Exception):
@@ -171,24 +171,32 @@ def check_gptq(a):
         raise CLIError(f"--gptq makes residual-mode layers only; drop --mode {a.mode}")
 
 
-# %% ../nbs/90_cli.ipynb #3c4986d4
-def cmd_compress(a) -> dict:
-    "`libortho compress`: calibrate, convert and save; returns a summary."
-    if a.stream: return compress_streamed(a)
-    from libortho_nb.calibration import read_texts
-    from libortho_nb.engine import compress, ortho_layers
-    from libortho_nb.checkpoint import save_ortho, is_ortho_folder
-    from libortho_nb.experts import param_summary
-    from libortho_nb.gptq import gptq_compress, hessians
-    from libortho_nb.ops import BaseGrid
-    check_method(a.method)
-    check_gptq(a)
+# %% ../nbs/90_cli.ipynb #c0mpp4th
+def compress_paths(a) -> tuple[Path, Path]:
+    "`libortho compress`'s MODEL_DIR (a dense model folder) and OUT_DIR (new or empty), or a `CLIError` that says which is wrong."
+    from libortho_nb.checkpoint import is_ortho_folder
     src, out = model_folder(a.model_dir), Path(a.out_dir)
     if is_ortho_folder(src):
         raise CLIError(f"{src} is already compressed (its config.json has a libortho quantization_config); "
                        "compress the dense model")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CLIError(f"{out} exists and is not an empty folder; choose a new OUT_DIR")
+    return src, out
+
+
+# %% ../nbs/90_cli.ipynb #3c4986d4
+def cmd_compress(a) -> dict:
+    "`libortho compress`: calibrate, convert and save; returns a summary."
+    if a.stream: return compress_streamed(a)
+    from libortho_nb.calibration import read_texts
+    from libortho_nb.engine import compress, ortho_layers
+    from libortho_nb.checkpoint import save_ortho
+    from libortho_nb.experts import param_summary
+    from libortho_nb.gptq import gptq_compress, hessians
+    from libortho_nb.ops import BaseGrid
+    check_method(a.method)
+    check_gptq(a)
+    src, out = compress_paths(a)
     def texts(path, flag):
         try: return read_texts(path)
         except (FileNotFoundError, ValueError) as e: raise CLIError(f"{flag}: {e}") from None
@@ -238,15 +246,9 @@ def compress_streamed(a) -> dict:
     from types import SimpleNamespace
     from transformers import AutoConfig
     from libortho_nb.calibration import read_texts
-    from libortho_nb.checkpoint import is_ortho_folder
     from libortho_nb.ops import BaseGrid
     from libortho_nb.streaming import checkpoint_summary, compress_checkpoint
-    src, out = model_folder(a.model_dir), Path(a.out_dir)
-    if is_ortho_folder(src):
-        raise CLIError(f"{src} is already compressed (its config.json has a libortho quantization_config); "
-                       "compress the dense model")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CLIError(f"{out} exists and is not an empty folder; choose a new OUT_DIR")
+    src, out = compress_paths(a)
     calib = None
     if a.calib:
         try: texts = read_texts(a.calib)
