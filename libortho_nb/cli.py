@@ -509,7 +509,7 @@ def cmd_demo(a):
         raise CLIError(f"{models / 'llama-canaries'} has no canaries.json: expected the canary model of "
                        "the privacy experiment")
     from libortho_nb.engine import METHOD_NEEDS
-    wants_ref = a.mode == "revert" or "reference" in METHOD_NEEDS.get(a.method or "", set())
+    wants_ref = a.mode == "revert" or "reference" in METHOD_NEEDS.get(a.method, set())
     reference = model_folder(a.reference or models / "llama-base") if wants_ref else None
     if a.reference and not wants_ref:
         raise CLIError(f"--reference is used by --mode revert and the delta methods only, got --method {a.method} "

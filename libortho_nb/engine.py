@@ -20,7 +20,7 @@ from .calibration import calibrate, linear_layers, linear_weight, matches, check
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_NEEDS', 'DEFAULT_GENERAL', 'DEFAULT_PRIVATE', 'DEFAULT_REFERENCE', 'ortho_layers', 'convert',
-           'set_alpha', 'alpha', 'selection', 'compress']
+           'set_alpha', 'alpha', 'default_choice', 'selection', 'compress']
 
 # %% ../nbs/03_engine.ipynb #f3cedded
 METHODS = ("activation", "fisher", "magnitude", "fisher_private", "contrastive", "delta", "delta_fisher", "random")
@@ -225,6 +225,11 @@ DEFAULT_PRIVATE = dict(method="contrastive", mode="outlier")
 # with the model before fine-tuning and no private data
 DEFAULT_REFERENCE = dict(method="delta", mode="outlier")
 
+def default_choice(has_private: bool, has_reference: bool) -> dict:
+    "The `method` and `mode` `compress` uses when they are not given, from which data it was given."
+    if has_private: return DEFAULT_PRIVATE
+    return DEFAULT_REFERENCE if has_reference else DEFAULT_GENERAL
+
 # %% ../nbs/03_engine.ipynb #00d0e5ed
 def _reference_weight(ref: dict, name: str) -> torch.Tensor:
     "Layer `name`'s weight in the reference's modules `ref`: its own, or one expert's slice of fused experts."
@@ -330,9 +335,7 @@ def compress(model: nn.Module, # the model, converted in place
              grid: BaseGrid|None=None, # the three above as one `BaseGrid` (then leave them None)
             ) -> nn.Module:
     "Rank every linear layer's entries with `method` and convert the layers to OrthoLinear in place; returns it."
-    default = DEFAULT_GENERAL
-    if reference is not None: default = DEFAULT_REFERENCE
-    if private is not None: default = DEFAULT_PRIVATE
+    default = default_choice(private is not None, reference is not None)
     method, mode = method or default["method"], mode or default["mode"]
     check_sparsity(sparsity)
     check_mode(mode)

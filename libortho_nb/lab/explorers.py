@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM
 from .canaries import Canary, greedy_completion
 from .privacy import load_canaries, privacy_metrics
 from .corpus import stdlib_corpus, split_corpus, encode_bytes, random_windows, held_out_prompts
-from ..engine import compress, METHOD_NEEDS, DEFAULT_GENERAL, DEFAULT_PRIVATE, DEFAULT_REFERENCE
+from ..engine import compress, METHOD_NEEDS, default_choice
 from ..engine import alpha as alpha_ctx
 from .training import bits_per_byte
 from ..okr import WatermarkKey, OKRSettings, find_routers, apply_okr, remove_okr, okr_stats, okr_generate
@@ -27,9 +27,7 @@ __all__ = ['CanaryLab', 'load_canary_lab', 'alpha_point', 'alpha_curve', 'alpha_
 # %% ../../nbs/lab/95_explorers.ipynb #e2e4b93e
 def _lab_mode(needs: set, mode: str|None) -> str:
     "The mode `compress` uses for a selector needing `needs` when `mode` is None (its default for the data it is given)."
-    if mode is not None: return mode
-    if "private" in needs: return DEFAULT_PRIVATE["mode"]
-    return (DEFAULT_REFERENCE if "reference" in needs else DEFAULT_GENERAL)["mode"]
+    return mode or default_choice("private" in needs, "reference" in needs)["mode"]
 
 @dataclass
 class CanaryLab:
