@@ -19,34 +19,50 @@ def outputs(m):
             res[f"gen_{a}"] = m.generate(IDS[:1], max_new_tokens=8, do_sample=False, pad_token_id=0)
     return res
 
-# The loader runs in a fresh interpreter: nothing from this process (registrations, caches, modules) reaches it.
+# The loader runs in a fresh interpreter: nothing from this process (registrations, caches, modules) reaches it. It loads
+# each (folder, out, how) of its arguments in turn: one interpreter for all the cases (each costs seconds of imports).
 LOADER = r'''
 import sys, torch
 from safetensors.torch import save_file
 import libortho_nb.checkpoint as C, libortho_nb.engine as E
 from transformers import AutoModelForCausalLM
-sys.path.insert(0, sys.argv[3])
+sys.path.insert(0, sys.argv[1])
 from test_engine_roundtrip import outputs
-folder, out, how = sys.argv[1], sys.argv[2], sys.argv[4]
-m = C.load_ortho(folder) if how == "load_ortho" else AutoModelForCausalLM.from_pretrained(folder)
-assert len(E.ortho_layers(m)) > 0
-save_file(outputs(m), out)
+jobs = sys.argv[2:]
+for folder, out, how in zip(jobs[0::3], jobs[1::3], jobs[2::3]):
+    m = C.load_ortho(folder) if how == "load_ortho" else AutoModelForCausalLM.from_pretrained(folder)
+    assert len(E.ortho_layers(m)) > 0
+    save_file(outputs(m), out)
 '''
 
-def load_elsewhere(folder, out, how="from_pretrained"):
-    return subprocess.run([sys.executable, "-c", LOADER, str(folder), str(out), os.path.dirname(__file__), how],
-                          capture_output=True, text=True, timeout=300)
+def load_elsewhere(*jobs):
+    "Load each `(folder, out, how)` in one fresh interpreter, which writes `outputs(model)` to `out`."
+    args = [str(a) for job in jobs for a in job]
+    return subprocess.run([sys.executable, "-c", LOADER, os.path.dirname(__file__), *args], capture_output=True, text=True,
+                          timeout=300)
 
-@pytest.mark.parametrize("kind,method,how", [("llama", "activation", "from_pretrained"), ("gpt2", "activation", "from_pretrained"),
-                                             ("gpt2", "fisher", "load_ortho"), ("mixtral", "activation", "from_pretrained"),
-                                             ("qwen2_moe", "fisher", "load_ortho")])
-def test_roundtrip_in_another_process(tmp_path, kind, method, how):
-    m = compress(tiny_model(kind), CALIB, sparsity=0.03, method=method, group_size=32, progress=False)
-    if how == "load_ortho": save_ortho(m, tmp_path / "model")
-    else: m.save_pretrained(tmp_path / "model")
-    r = load_elsewhere(tmp_path / "model", tmp_path / "out.safetensors", how)
+ROUNDTRIPS = [("llama", "activation", "from_pretrained"), ("gpt2", "activation", "from_pretrained"), ("gpt2", "fisher", "load_ortho"),
+              ("mixtral", "activation", "from_pretrained"), ("qwen2_moe", "fisher", "load_ortho")]
+
+@pytest.fixture(scope="module")
+def roundtrips(tmp_path_factory):
+    "Every case compressed and saved here, then loaded by one fresh interpreter: {case: (model, its outputs there)}."
+    t = tmp_path_factory.mktemp("roundtrips")
+    models, jobs = {}, []
+    for i, (kind, method, how) in enumerate(ROUNDTRIPS):
+        m = compress(tiny_model(kind), CALIB, sparsity=0.03, method=method, group_size=32, progress=False)
+        if how == "load_ortho": save_ortho(m, t / f"model{i}")
+        else: m.save_pretrained(t / f"model{i}")
+        models[i] = m
+        jobs.append((t / f"model{i}", t / f"out{i}.safetensors", how))
+    r = load_elsewhere(*jobs)
     assert r.returncode == 0, r.stderr[-3000:]
-    mine, theirs = outputs(m), load_file(tmp_path / "out.safetensors")
+    return {case: (models[i], load_file(jobs[i][1])) for i, case in enumerate(ROUNDTRIPS)}
+
+@pytest.mark.parametrize("kind,method,how", ROUNDTRIPS)
+def test_roundtrip_in_another_process(roundtrips, kind, method, how):
+    m, theirs = roundtrips[kind, method, how]
+    mine = outputs(m)
     assert mine.keys() == theirs.keys()
     for k in mine:
         if k.startswith("sd.") or k.startswith("gen_"): assert mine[k].dtype == theirs[k].dtype and torch.equal(mine[k], theirs[k]), k
@@ -65,7 +81,7 @@ def copy(saved, tmp_path, name):
 def test_truncated_file_is_a_clear_error_in_a_fresh_process(saved, tmp_path):
     d = copy(saved, tmp_path, "truncated")
     p = d / "model.safetensors"; b = p.read_bytes(); p.write_bytes(b[: len(b) // 2])
-    r = load_elsewhere(d, tmp_path / "out.safetensors")
+    r = load_elsewhere((d, tmp_path / "out.safetensors", "from_pretrained"))
     assert r.returncode != 0
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("ValueError:") and "model.safetensors is truncated or corrupted" in last, last
