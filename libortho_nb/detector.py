@@ -120,11 +120,11 @@ def _capture(model, input_ids, attention_mask):
 
 # %% ../nbs/11_detector.ipynb #f6e74064
 def _grouped_expert_outputs(block, x, E):
-    "JetMoe's MoE block: `[n, E, H]`, each expert on every row of `x`, through its grouped `input_linear` and `output_linear`."
+    "JetMoe's MoE block: `[n, E, H]`, each expert on every row of `x`, through its grouped input and output linears."
     ys = []
     for e in range(E):
         sizes = [0] * E
-        sizes[e] = len(x)                                                                # every row to expert e
+        sizes[e] = len(x)                                                        # every row to expert e
         gate, up = block.input_linear(x, sizes).chunk(2, dim=-1)
         ys.append(block.output_linear(block.activation(gate) * up, sizes))
     return torch.stack(ys, 1)

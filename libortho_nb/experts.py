@@ -208,8 +208,9 @@ def is_parallel_experts(module: nn.Module) -> bool:
     w = getattr(module, "weight", None)
     return type(module).__name__ in PARALLEL_EXPERTS and isinstance(w, torch.Tensor) and w.ndim == 3
 
+# %% ../nbs/01b_experts.ipynb #b5ce7a31
 class OrthoParallelExperts(nn.Module):
-    "JetMoe's grouped experts (one projection) as one linear layer per expert, with its `forward(inputs, expert_size)`."
+    "JetMoe's grouped experts (one projection) as one linear layer per expert; its `forward(inputs, expert_size)`."
     def __init__(self,
                  num_experts: int, # E
                  input_size: int, # each expert's input width
@@ -222,6 +223,7 @@ class OrthoParallelExperts(nn.Module):
             self.experts = nn.ModuleList(nn.Linear(input_size, output_size, bias=False, dtype=dtype)
                                          for _ in range(num_experts))
 
+# %% ../nbs/01b_experts.ipynb #f81e4e02
 @patch(cls_method=True)
 def from_parallel(cls: OrthoParallelExperts,
                   experts: nn.Module, # a `JetMoeParallelExperts` (`is_parallel_experts`)
@@ -233,17 +235,19 @@ def from_parallel(cls: OrthoParallelExperts,
     E, out, inp = experts.weight.shape
     new = cls(E, inp, out, experts.weight.dtype)
     for e in range(E):                                              # [out, in], no copy
-        new.experts[e].weight = nn.Parameter(experts.weight.detach()[e], requires_grad=experts.weight.requires_grad)
+        new.experts[e].weight = nn.Parameter(experts.weight.detach()[e],
+                                             requires_grad=experts.weight.requires_grad)
     new.train(experts.training)
     return new
 
+# %% ../nbs/01b_experts.ipynb #8eb65fad
 @patch
 def forward(self: OrthoParallelExperts,
             inputs: torch.Tensor, # [sum(expert_size), in] the tokens grouped by expert
             expert_size: list[int], # tokens per expert, in expert order
            ) -> torch.Tensor:
     parts = inputs.split(expert_size, dim=0)
-    return torch.cat([self.experts[e](parts[e]) for e in range(self.num_experts)], dim=0)   # [sum(expert_size), out]
+    return torch.cat([self.experts[e](parts[e]) for e in range(self.num_experts)], dim=0)   # [sum(sizes), out]
 
 # %% ../nbs/01b_experts.ipynb #4de31937
 @patch
@@ -268,7 +272,7 @@ def expert_layer_names(name: str, # the experts module's name
 def unfuse_experts(model: nn.Module, # converted in place
                    skip: Iterable[str]=(), # layer-name patterns to leave dense (`matches`), e.g. "*.experts.*"
                   ) -> list[str]:
-    "Replace each fused (JetMoe: grouped) experts module, unless `skip` covers all its layers, by a dense `OrthoExperts` (`OrthoParallelExperts`); their names."
+    "Replace each fused (JetMoe: grouped) experts module not all `skip`ped by a dense `OrthoExperts` (`OrthoParallelExperts`)."
     from fnmatch import fnmatch
     def skipped(n): return any(n == p or n.endswith("." + p) or fnmatch(n, p) for p in skip)
     names = [n for n, m in model.named_modules() if is_fused_experts(m)
@@ -287,7 +291,8 @@ def expert_layers(model: nn.Module) -> dict[str, nn.Module]:
     "The per-expert layers (dense or converted) of `model`'s `OrthoExperts` (and `OrthoParallelExperts`) by name."
     out = {}
     for n, m in model.named_modules():
-        if isinstance(m, OrthoParallelExperts): out.update({f"{n}.experts.{e}": l for e, l in enumerate(m.experts)})
+        if isinstance(m, OrthoParallelExperts):
+            out.update({f"{n}.experts.{e}": l for e, l in enumerate(m.experts)})
         if not isinstance(m, OrthoExperts): continue
         for p in ("gate_up", "down"):
             for e, l in enumerate(getattr(m, p)): out[f"{n}.{p}.{e}"] = l
@@ -339,19 +344,19 @@ def rebuild_on_meta(model: nn.Module, # built from its config, fused experts
                and any(f"{n}.experts.{e}" in layers for e in range(m.weight.shape[0]))]
     for n in grouped:                                               # JetMoe's
         parent, _, child = n.rpartition(".")
-        E, out, inp = model.get_submodule(n).weight.shape
-        setattr(model.get_submodule(parent), child, OrthoParallelExperts(E, inp, out, model.get_submodule(n).weight.dtype))
+        w = model.get_submodule(n).weight                            # [E, out, in]
+        setattr(model.get_submodule(parent), child, OrthoParallelExperts(w.shape[0], w.shape[2], w.shape[1], w.dtype))
     return names + grouped
 
 
 # %% ../nbs/01b_experts.ipynb #3fa4dacf
 def _kind(module, parent_kind):
     "What a module's parameters are: experts, router, embedding, linear, or other."
-    if parent_kind == "experts" or isinstance(module, (OrthoExperts, OrthoParallelExperts)) or is_fused_experts(module) \
-            or is_parallel_experts(module): return "experts"
+    if parent_kind == "experts" or isinstance(module, (OrthoExperts, OrthoParallelExperts)): return "experts"
+    if is_fused_experts(module) or is_parallel_experts(module): return "experts"
     # JetMoe's router is a "Gating" holding its Linear (`layer`)
-    if parent_kind == "router" or "router" in type(module).__name__.lower() or type(module).__name__.endswith("Gating"):
-        return "router"
+    name = type(module).__name__
+    if parent_kind == "router" or "router" in name.lower() or name.endswith("Gating"): return "router"
     if isinstance(module, nn.Embedding): return "embedding"
     if isinstance(module, (nn.Linear, OrthoLinear)) or type(module).__name__ == "Conv1D": return "linear"
     return parent_kind

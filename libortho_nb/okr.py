@@ -652,10 +652,10 @@ def _inkling_outputs(logits, w, idx): return logits, w[0], idx, w[1]
 
 # %% ../nbs/10_okr.ipynb #2bfa892c
 def _phimoe_select(r, hidden_states, values=False):
-    "PhiMoE (eval mode): logits in the hidden dtype; the argmax, then the argmax of the rest (always 2 slots: its top_k is unused)."
+    "PhiMoE (eval mode): logits in the hidden dtype; the argmax, then the argmax of the rest (2 slots; top_k unused)."
     if r.training:
-        raise ValueError("PhimoeTopKRouter in training mode samples each slot's expert (Gumbel) and jitters its input; "
-                         "OKR keys its eval-mode rule: call model.eval() first")
+        raise ValueError("PhimoeTopKRouter in training mode samples each slot's expert (Gumbel) and jitters its "
+                         "input; OKR keys its eval-mode rule: call model.eval() first")
     x = hidden_states.reshape(-1, hidden_states.shape[-1])
     logits = F.linear(x, r.weight, r.bias)                                   # [N, E]
     first = logits.max(dim=-1, keepdim=True)[1]                              # [N, 1]
@@ -671,17 +671,18 @@ def _jetmoe_select(r, hidden_states, values=False):
     return _out(x, logits, F.softmax(logits, dim=-1), logits, idx, values, w)
 
 def _sparsemixer_weight(logits, rest, chosen, eps):
-    "sparsemixer's weight of slot expert `chosen` `[N, 1]`: a softmax over `rest`'s experts within the jitter threshold of it."
-    top = logits.gather(-1, chosen)                                          # the slot's maximum: the chosen expert
+    "sparsemixer's weight `[N, 1]` of slot expert `chosen`: a softmax over `rest` within the jitter threshold of it."
+    top = logits.gather(-1, chosen)                                          # the slot's maximum: the chosen one
     factor = logits.abs().clamp(min=top)
     masked = rest.masked_fill(((top - logits) / factor) > (2 * eps), float("-inf"))
     return torch.softmax(masked, dim=-1).gather(dim=-1, index=chosen)
 
 def _phimoe_weights(r, logits, w, x, idx):
-    "PhiMoE: sparsemixer's eval rule per slot, with the slot's expert as its maximum (the class's own choice when unkeyed)."
+    "PhiMoE: sparsemixer's eval rule, each slot's expert taken as the slot's maximum (unkeyed: the class's own)."
     first = _sparsemixer_weight(logits, logits, idx[:, :1], r.router_jitter_noise)
-    rest = torch.scatter(logits, -1, idx[:, :1], float("-inf"))              # slot 2 never takes slot 1's expert
-    return torch.concat((first, _sparsemixer_weight(logits, rest, idx[:, 1:2], r.router_jitter_noise)), dim=-1)
+    rest = torch.scatter(logits, -1, idx[:, :1], float("-inf"))              # slot 2 never counts slot 1's
+    second = _sparsemixer_weight(logits, rest, idx[:, 1:2], r.router_jitter_noise)
+    return torch.concat((first, second), dim=-1)
 
 def _jetmoe_weights(r, logits, w, x, idx): return torch.softmax(w, dim=1).type_as(x)
 
@@ -810,13 +811,13 @@ ROUTERS = {
                                     "shared logits x route_scale x global_scale, the shared part returned fourth (gammas)",
                                     _inkling_select, _inkling_weights, sorted=False, nonneg=False,
                                     gate=lambda r: r.weight[:r.num_experts], outputs=_inkling_outputs),
-    PhimoeTopKRouter: RouterFamily("top-k of logits", "eval mode: argmax, then argmax of the rest (2 slots); sparsemixer: each "
-                                   "slot's softmax over the experts within 2 x router_jitter_noise (relative) of its expert, "
-                                   "taken as the slot's maximum", _phimoe_select, _phimoe_weights),
-    JetMoeTopKGating: RouterFamily("top-k of logits", "its layer Linear, float32 logits, top-k, softmax over the k cast to the "
-                                   "hidden dtype; tokens grouped by expert (sorted indices, batch gates, expert sizes); the "
-                                   "same class in JetMoeMoA (attention heads) stays unkeyed", _jetmoe_select, _jetmoe_weights,
-                                   gate=lambda r: r.layer.weight, outputs=_jetmoe_outputs),
+    PhimoeTopKRouter: RouterFamily("top-k of logits", "eval mode: argmax, then argmax of the rest (2 slots); "
+                                   "sparsemixer: each slot's softmax over the experts within 2 x router_jitter_noise "
+                                   "(relative) of its expert, taken as the slot's maximum", _phimoe_select, _phimoe_weights),
+    JetMoeTopKGating: RouterFamily("top-k of logits", "its layer Linear, float32 logits, top-k, softmax over the k cast "
+                                   "to the hidden dtype; tokens grouped by expert (sorted indices, batch gates, expert "
+                                   "sizes); the same class in JetMoeMoA (attention heads) stays unkeyed", _jetmoe_select,
+                                   _jetmoe_weights, gate=lambda r: r.layer.weight, outputs=_jetmoe_outputs),
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -929,8 +930,8 @@ REFUSED = {
     "NllbMoeTop2Router": "encoder-decoder MoE; OKR keys causal LMs",
 }
 # routers OKR leaves unkeyed, by the class of the module that holds them: `find_routers` does not return them
-UNKEYED = {"JetMoeMoA": "routes attention heads (each token's query and output projections); OKR keys JetMoe's feed-forward "
-                        "router, JetMoeMoE.router, whose last layer the detector scores"}
+UNKEYED = {"JetMoeMoA": "routes attention heads (each token's query and output projections); OKR keys JetMoe's "
+                        "feed-forward router, JetMoeMoE.router, whose last layer the detector scores"}
 
 # %% ../nbs/10_okr.ipynb #64c19b6b
 def _router_like(m: nn.Module) -> bool:
@@ -1102,7 +1103,8 @@ def last_moe(model: nn.Module, # a transformers MoE causal LM
     if layers is None or norm is None or head is None or not any(c is block for c in
                                                                  layers[-1].children()) or not _has_experts(block):
         raise TypeError(f"{type(model).__name__}: keying the last layer needs the last decoder layer's "
-                        "MoE block (with `.experts`, or JetMoe's input_linear and output_linear) to hold the last router, followed by the final norm and an LM "
+                        "MoE block (with `.experts`, or JetMoe's input_linear and output_linear) "
+                        "to hold the last router, followed by the final norm and an LM "
                         f"head; the last router found is {name!r}")
     return router, block, norm, head
 
