@@ -36,9 +36,9 @@ def check_patterns(skip, arg="skip"):
 
 # %% ../nbs/02_calibration.ipynb #6d73ff93
 def _is_router(module: nn.Module) -> bool:
-    "Whether `module` is an MoE router or a sparse-attention indexer by its class (HunYuan's `...Gate` holds an `nn.Linear`)."
+    "Whether `module` is an MoE router or a sparse-attention indexer by its class (HunYuan's `...Gate`, JetMoe's `...Gating`)."
     name = type(module).__name__
-    return name.endswith(("Gate", "Indexer")) or "Router" in name
+    return name.endswith(("Gate", "Gating", "Indexer")) or "Router" in name
 
 # %% ../nbs/02_calibration.ipynb #888a383d
 def linear_layers(model: nn.Module, # any torch model

@@ -119,6 +119,16 @@ def _capture(model, input_ids, attention_mask):
     return seen["x"], seen["y"], seen["h"], logits
 
 # %% ../nbs/11_detector.ipynb #f6e74064
+def _grouped_expert_outputs(block, x, E):
+    "JetMoe's MoE block: `[n, E, H]`, each expert on every row of `x`, through its grouped input and output linears."
+    ys = []
+    for e in range(E):
+        sizes = [0] * E
+        sizes[e] = len(x)                                                        # every row to expert e
+        gate, up = block.input_linear(x, sizes).chunk(2, dim=-1)
+        ys.append(block.output_linear(block.activation(gate) * up, sizes))
+    return torch.stack(ys, 1)
+
 @torch.no_grad()
 def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
                    keys: list[WatermarkKey], # keys to score under; each gives one row of the result
@@ -132,8 +142,8 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     router, block, norm, head = last_moe(model)
     # Llama 4's experts take no indices: every token goes through every expert, its input scaled by the dense score
     # (converted, `OrthoExperts` with `layout.every_token`: the same)
-    if (len(inspect.signature(block.experts.forward).parameters) < 3
-            or getattr(getattr(block.experts, "layout", None), "every_token", False)):
+    if hasattr(block, "experts") and (len(inspect.signature(block.experts.forward).parameters) < 3
+                                      or getattr(getattr(block.experts, "layout", None), "every_token", False)):
         raise TypeError(f"{type(model).__name__}'s experts take every token, with no expert indices "
                         f"({type(block.experts).__name__}.forward(hidden_states); Llama 4 scales each expert's input by "
                         "its router score), so they cannot be run one expert per token, which the last-layer score needs; "
@@ -191,7 +201,8 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     scale = getattr(block, "routed_scaling_factor", 1.0)
     one = torch.ones(n, 1, dtype=w_src.dtype, device=dev)
     # [n, E, H]
-    per_expert = torch.stack([block.experts(xr, torch.full((n, 1), e, device=dev), one) for e in range(E)], 1)
+    per_expert = (torch.stack([block.experts(xr, torch.full((n, 1), e, device=dev), one) for e in range(E)], 1)
+                  if hasattr(block, "experts") else _grouped_expert_outputs(block, xr, E))
     def moe_out(rows, sel, w):
         return (w[..., None].to(per_expert.dtype) * per_expert[rows[:, None], sel]).sum(1)  # [m, H]
     for i, key in enumerate(keys):

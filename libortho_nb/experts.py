@@ -16,11 +16,13 @@ from fastcore.basics import patch
 from .layers import OrthoLinear
 
 # %% auto #0
-__all__ = ['EXPERTS_CLASSES', 'EXPERTS_LAYOUTS', 'ExpertsLayout', 'is_fused_experts', 'expert_weight', 'OrthoExperts',
-           'expert_layer_names', 'unfuse_experts', 'expert_layers', 'routed_tokens', 'rebuild_on_meta', 'param_summary']
+__all__ = ['EXPERTS_CLASSES', 'EXPERTS_LAYOUTS', 'PARALLEL_EXPERTS', 'ExpertsLayout', 'is_fused_experts', 'expert_weight',
+           'OrthoExperts', 'is_parallel_experts', 'OrthoParallelExperts', 'expert_layer_names', 'unfuse_experts',
+           'expert_layers', 'routed_tokens', 'rebuild_on_meta', 'param_summary']
 
 # %% ../nbs/01b_experts.ipynb #e2c98d01
 EXPERTS_CLASSES = ("MixtralExperts", "Qwen2MoeExperts", "Qwen3MoeExperts", "OlmoeExperts", "DeepseekV3Experts",
+                   "PhimoeExperts",                                # Mixtral's loop, word for word
                    # forward identical to DeepseekV3Experts' up to comments and whitespace (transformers 5.23)
                    "MiniMaxExperts", "JambaExperts", "Qwen3NextExperts", "FlexOlmoExperts", "HunYuanMoEV1Experts",
                    "GraniteMoeExperts", "GraniteMoeSWAExperts", "GraniteMoeSharedExperts", "GraniteMoeHybridExperts",
@@ -198,6 +200,55 @@ def _every_token(self: OrthoExperts,
     return torch.stack(ys).view(-1, self.hidden_dim)
 
 
+# %% ../nbs/01b_experts.ipynb #c5ef12a4
+PARALLEL_EXPERTS = ("JetMoeParallelExperts",)
+
+def is_parallel_experts(module: nn.Module) -> bool:
+    "Whether `module` is JetMoe's grouped experts (`PARALLEL_EXPERTS`): one 3-D `weight [E, out, in]`."
+    w = getattr(module, "weight", None)
+    return type(module).__name__ in PARALLEL_EXPERTS and isinstance(w, torch.Tensor) and w.ndim == 3
+
+# %% ../nbs/01b_experts.ipynb #b5ce7a31
+class OrthoParallelExperts(nn.Module):
+    "JetMoe's grouped experts (one projection) as one linear layer per expert; its `forward(inputs, expert_size)`."
+    def __init__(self,
+                 num_experts: int, # E
+                 input_size: int, # each expert's input width
+                 output_size: int, # each expert's output width
+                 dtype: torch.dtype|None=None, # the (meta) placeholder layers' dtype
+                ):
+        super().__init__()
+        self.num_experts, self.input_size, self.output_size = num_experts, input_size, output_size
+        with torch.device("meta"):                                  # placeholders: filled or replaced
+            self.experts = nn.ModuleList(nn.Linear(input_size, output_size, bias=False, dtype=dtype)
+                                         for _ in range(num_experts))
+
+# %% ../nbs/01b_experts.ipynb #f81e4e02
+@patch(cls_method=True)
+def from_parallel(cls: OrthoParallelExperts,
+                  experts: nn.Module, # a `JetMoeParallelExperts` (`is_parallel_experts`)
+                 ) -> OrthoParallelExperts:
+    "Dense `OrthoParallelExperts` computing exactly as `experts`: per-expert `nn.Linear`s on views of its weight."
+    if not is_parallel_experts(experts):
+        raise TypeError(f"from_parallel expects one of {list(PARALLEL_EXPERTS)} with a 3-D weight, got "
+                        f"{type(experts).__name__}")
+    E, out, inp = experts.weight.shape
+    new = cls(E, inp, out, experts.weight.dtype)
+    for e in range(E):                                              # [out, in], no copy
+        new.experts[e].weight = nn.Parameter(experts.weight.detach()[e],
+                                             requires_grad=experts.weight.requires_grad)
+    new.train(experts.training)
+    return new
+
+# %% ../nbs/01b_experts.ipynb #8eb65fad
+@patch
+def forward(self: OrthoParallelExperts,
+            inputs: torch.Tensor, # [sum(expert_size), in] the tokens grouped by expert
+            expert_size: list[int], # tokens per expert, in expert order
+           ) -> torch.Tensor:
+    parts = inputs.split(expert_size, dim=0)
+    return torch.cat([self.experts[e](parts[e]) for e in range(self.num_experts)], dim=0)   # [sum(sizes), out]
+
 # %% ../nbs/01b_experts.ipynb #4de31937
 @patch
 def effective_weights(self: OrthoExperts,
@@ -221,21 +272,27 @@ def expert_layer_names(name: str, # the experts module's name
 def unfuse_experts(model: nn.Module, # converted in place
                    skip: Iterable[str]=(), # layer-name patterns to leave dense (`matches`), e.g. "*.experts.*"
                   ) -> list[str]:
-    "Replace each fused experts module (unless `skip` covers all its layers) by a dense `OrthoExperts`; their names."
+    "Replace each fused (JetMoe: grouped) experts module not all `skip`ped by a dense `OrthoExperts` (`OrthoParallelExperts`)."
     from fnmatch import fnmatch
     def skipped(n): return any(n == p or n.endswith("." + p) or fnmatch(n, p) for p in skip)
     names = [n for n, m in model.named_modules() if is_fused_experts(m)
              and not all(skipped(k) for k in expert_layer_names(n, _dims(m)[1]))]
-    for n in names:
+    grouped = [n for n, m in model.named_modules() if is_parallel_experts(m)
+               and not all(skipped(f"{n}.experts.{e}") for e in range(m.weight.shape[0]))]
+    for n in names + grouped:
         parent, _, child = n.rpartition(".")
-        setattr(model.get_submodule(parent), child, OrthoExperts.from_experts(model.get_submodule(n)))
-    return names
+        old = model.get_submodule(n)
+        new = OrthoParallelExperts.from_parallel(old) if n in grouped else OrthoExperts.from_experts(old)
+        setattr(model.get_submodule(parent), child, new)
+    return names + grouped
 
 # %% ../nbs/01b_experts.ipynb #362a057a
 def expert_layers(model: nn.Module) -> dict[str, nn.Module]:
-    "The per-expert layers (dense or converted) of `model`'s `OrthoExperts` by name."
+    "The per-expert layers (dense or converted) of `model`'s `OrthoExperts` (and `OrthoParallelExperts`) by name."
     out = {}
     for n, m in model.named_modules():
+        if isinstance(m, OrthoParallelExperts):
+            out.update({f"{n}.experts.{e}": l for e, l in enumerate(m.experts)})
         if not isinstance(m, OrthoExperts): continue
         for p in ("gate_up", "down"):
             for e, l in enumerate(getattr(m, p)): out[f"{n}.{p}.{e}"] = l
@@ -256,7 +313,13 @@ def routed_tokens(model: nn.Module): # with unfused experts
                 counts[f"{name}.gate_up.{e}"] += n[e]
                 counts[f"{name}.down.{e}"] += n[e]
         return fn
+    def grouped(name):                                              # JetMoe's: the group sizes are the counts
+        def fn(mod, args):
+            for e, n in enumerate(args[1]): counts[f"{name}.experts.{e}"] += n
+        return fn
     handles = [m.register_forward_pre_hook(hook(n)) for n, m in model.named_modules() if isinstance(m, OrthoExperts)]
+    handles += [m.register_forward_pre_hook(grouped(n)) for n, m in model.named_modules()
+                if isinstance(m, OrthoParallelExperts)]
     try: yield counts
     finally:
         for h in handles: h.remove()
@@ -277,14 +340,23 @@ def rebuild_on_meta(model: nn.Module, # built from its config, fused experts
         new = OrthoExperts(E, H, I, getattr(old, "act_fn", None), old.down_proj.dtype, layout, consts,
                            getattr(type(old), "_apply_gate", None))
         setattr(model.get_submodule(parent), child, new)
-    return names
+    grouped = [n for n, m in model.named_modules() if is_parallel_experts(m)
+               and any(f"{n}.experts.{e}" in layers for e in range(m.weight.shape[0]))]
+    for n in grouped:                                               # JetMoe's
+        parent, _, child = n.rpartition(".")
+        w = model.get_submodule(n).weight                            # [E, out, in]
+        setattr(model.get_submodule(parent), child, OrthoParallelExperts(w.shape[0], w.shape[2], w.shape[1], w.dtype))
+    return names + grouped
 
 
 # %% ../nbs/01b_experts.ipynb #3fa4dacf
 def _kind(module, parent_kind):
     "What a module's parameters are: experts, router, embedding, linear, or other."
-    if parent_kind == "experts" or isinstance(module, OrthoExperts) or is_fused_experts(module): return "experts"
-    if "router" in type(module).__name__.lower(): return "router"
+    if parent_kind == "experts" or isinstance(module, (OrthoExperts, OrthoParallelExperts)): return "experts"
+    if is_fused_experts(module) or is_parallel_experts(module): return "experts"
+    # JetMoe's router is a "Gating" holding its Linear (`layer`)
+    name = type(module).__name__
+    if parent_kind == "router" or "router" in name.lower() or name.endswith("Gating"): return "router"
     if isinstance(module, nn.Embedding): return "embedding"
     if isinstance(module, (nn.Linear, OrthoLinear)) or type(module).__name__ == "Conv1D": return "linear"
     return parent_kind

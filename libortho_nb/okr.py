@@ -68,17 +68,19 @@ from transformers.models.gemma4.modeling_gemma4 import Gemma4TextRouter
 from transformers.models.qwen4_exp.modeling_qwen4_exp import Qwen4ExpTextTopKRouter
 from transformers.models.llama4.modeling_llama4 import Llama4Router
 from transformers.models.inkling.modeling_inkling import InklingTopkRouter
+from transformers.models.phimoe.modeling_phimoe import PhimoeTopKRouter
+from transformers.models.jetmoe.modeling_jetmoe import JetMoeTopKGating
 from transformers.utils import is_torch_greater_or_equal
 from transformers.utils.generic import maybe_autocast
 from .checks import check_choice, check_int, check_real
 from .atomic import atomic_file
 
 # %% auto #0
-__all__ = ['RULES', 'FAMILIES', 'ROUTERS', 'REFUSED', 'WatermarkKey', 'centred_key', 'standardized_scores', 'key_scores',
-           'OKRSettings', 'okr_settings', 'safe_set', 'keyed_selection', 'boundary_constants', 'keyed_boundary',
-           'boundary_opportunity', 'RouterFamily', 'KeyedRouter', 'closest_family', 'find_routers', 'keyed_routers',
-           'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats', 'okr_support', 'last_moe', 'okr_target',
-           'check_token_ids', 'okr_generate']
+__all__ = ['RULES', 'FAMILIES', 'ROUTERS', 'REFUSED', 'UNKEYED', 'WatermarkKey', 'centred_key', 'standardized_scores',
+           'key_scores', 'OKRSettings', 'okr_settings', 'safe_set', 'keyed_selection', 'boundary_constants',
+           'keyed_boundary', 'boundary_opportunity', 'RouterFamily', 'KeyedRouter', 'closest_family', 'find_routers',
+           'keyed_routers', 'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats', 'okr_support', 'last_moe',
+           'okr_target', 'check_token_ids', 'okr_generate']
 
 # %% ../nbs/10_okr.ipynb #3d65b73c
 class WatermarkKey:
@@ -648,6 +650,52 @@ def _inkling_weights(r, logits, w, x, idx):
 # Inkling 1: the shared experts' weights (gammas) are a fourth output
 def _inkling_outputs(logits, w, idx): return logits, w[0], idx, w[1]
 
+# %% ../nbs/10_okr.ipynb #2bfa892c
+def _phimoe_select(r, hidden_states, values=False):
+    "PhiMoE (eval mode): logits in the hidden dtype; the argmax, then the argmax of the rest (2 slots; top_k unused)."
+    if r.training:
+        raise ValueError("PhimoeTopKRouter in training mode samples each slot's expert (Gumbel) and jitters its "
+                         "input; OKR keys its eval-mode rule: call model.eval() first")
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    logits = F.linear(x, r.weight, r.bias)                                   # [N, E]
+    first = logits.max(dim=-1, keepdim=True)[1]                              # [N, 1]
+    second = torch.scatter(logits, -1, first, float("-inf")).max(dim=-1, keepdim=True)[1]
+    # selection scores: the softmax, whose top 2 are the logits' (rho a probability ratio, as for Mixtral)
+    return _out(x, logits, F.softmax(logits.float(), dim=-1), logits, torch.cat([first, second], -1), values)
+
+def _jetmoe_select(r, hidden_states, values=False):
+    "JetMoe: its `layer` Linear, logits cast to float32, sorted top-k of the logits."
+    x = hidden_states.reshape(-1, hidden_states.shape[-1])
+    logits = r.layer(x).float()                                              # [N, E]
+    w, idx = logits.topk(r.top_k, dim=1)
+    return _out(x, logits, F.softmax(logits, dim=-1), logits, idx, values, w)
+
+def _sparsemixer_weight(logits, rest, chosen, eps):
+    "sparsemixer's weight `[N, 1]` of slot expert `chosen`: a softmax over `rest` within the jitter threshold of it."
+    top = logits.gather(-1, chosen)                                          # the slot's maximum: the chosen one
+    factor = logits.abs().clamp(min=top)
+    masked = rest.masked_fill(((top - logits) / factor) > (2 * eps), float("-inf"))
+    return torch.softmax(masked, dim=-1).gather(dim=-1, index=chosen)
+
+def _phimoe_weights(r, logits, w, x, idx):
+    "PhiMoE: sparsemixer's eval rule, each slot's expert taken as the slot's maximum (unkeyed: the class's own)."
+    first = _sparsemixer_weight(logits, logits, idx[:, :1], r.router_jitter_noise)
+    rest = torch.scatter(logits, -1, idx[:, :1], float("-inf"))              # slot 2 never counts slot 1's
+    second = _sparsemixer_weight(logits, rest, idx[:, 1:2], r.router_jitter_noise)
+    return torch.concat((first, second), dim=-1)
+
+def _jetmoe_weights(r, logits, w, x, idx): return torch.softmax(w, dim=1).type_as(x)
+
+def _jetmoe_outputs(logits, w, idx):
+    "JetMoe's five outputs, rebuilt from the (keyed) indices as the class builds them: tokens grouped by expert."
+    N, k = idx.shape
+    gates = torch.zeros(N, logits.shape[1], dtype=w.dtype, device=w.device).scatter(1, idx, 1)   # [N, E]
+    expert_size = gates.long().sum(0).tolist()                               # a host read, as the class makes
+    _, index_sorted_experts = idx.flatten().sort(0)                          # [N * k]
+    batch_index = index_sorted_experts.div(k, rounding_mode="trunc")
+    return index_sorted_experts, batch_index, w.flatten()[index_sorted_experts], expert_size, logits
+
+
 # %% ../nbs/10_okr.ipynb #4e65c860
 def _softmax(computes, select, weights, **kw):
     return RouterFamily("softmax", computes, select, weights, scores_are_weights=True, **kw)
@@ -763,6 +811,13 @@ ROUTERS = {
                                     "shared logits x route_scale x global_scale, the shared part returned fourth (gammas)",
                                     _inkling_select, _inkling_weights, sorted=False, nonneg=False,
                                     gate=lambda r: r.weight[:r.num_experts], outputs=_inkling_outputs),
+    PhimoeTopKRouter: RouterFamily("top-k of logits", "eval mode: argmax, then argmax of the rest (2 slots); "
+                                   "sparsemixer: each slot's softmax over the experts within 2 x router_jitter_noise "
+                                   "(relative) of its expert, taken as the slot's maximum", _phimoe_select, _phimoe_weights),
+    JetMoeTopKGating: RouterFamily("top-k of logits", "its layer Linear, float32 logits, top-k, softmax over the k cast "
+                                   "to the hidden dtype; tokens grouped by expert (sorted indices, batch gates, expert "
+                                   "sizes); the same class in JetMoeMoA (attention heads) stays unkeyed", _jetmoe_select,
+                                   _jetmoe_weights, gate=lambda r: r.layer.weight, outputs=_jetmoe_outputs),
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -858,13 +913,8 @@ def forward(self: KeyedRouter,
 
 # %% ../nbs/10_okr.ipynb #7a100456
 REFUSED = {
-    "PhimoeTopKRouter": "sparsemixer: each selected expert is weighted by a softmax over the experts within a jitter "
-                        "threshold of the current maximum, so an expert the key moves into a slot would be weighted "
-                        "as if it were the maximum, or masked to zero; not a top-k whose slots can be re-ranked",
     "DbrxRouter": "returns the logits only; softmax, top-k and normalisation happen in "
                   "DbrxFFN.route_tokens_to_experts, which OKR does not replace",
-    "JetMoeTopKGating": "returns tokens grouped by expert (sorted indices, batch gates, expert sizes), not "
-                        "(logits, weights, indices), and also routes attention heads (JetMoeMoA)",
     "DogeCDMoE": "product-key retrieval: top-k over two sets of sqrt(E) keys combined into a top-k over their "
                  "products, not a top-k over one score per expert",
     "DeepseekV4HashRouter": "hash routing: the experts of each token are fixed by a token-id table (tid2eid), not "
@@ -879,6 +929,9 @@ REFUSED = {
     "SwitchTransformersTop1Router": "encoder-decoder MoE; OKR keys causal LMs",
     "NllbMoeTop2Router": "encoder-decoder MoE; OKR keys causal LMs",
 }
+# routers OKR leaves unkeyed, by the class of the module that holds them: `find_routers` does not return them
+UNKEYED = {"JetMoeMoA": "routes attention heads (each token's query and output projections); OKR keys JetMoe's "
+                        "feed-forward router, JetMoeMoE.router, whose last layer the detector scores"}
 
 # %% ../nbs/10_okr.ipynb #64c19b6b
 def _router_like(m: nn.Module) -> bool:
@@ -915,10 +968,11 @@ def _unsupported(name, m):
 
 def find_routers(model: nn.Module) -> dict[str, nn.Module]:
     "The MoE routers of `model` by module name; raises `TypeError` naming any router class OKR does not support."
-    found = {}
-    for name, m in model.named_modules():
+    found, mods = {}, dict(model.named_modules())
+    for name, m in mods.items():
         if isinstance(m, KeyedRouter): continue
-        if _router_like(m): found[name] = m
+        if _router_like(m):
+            if type(mods[name.rpartition(".")[0]]).__name__ not in UNKEYED: found[name] = m
         elif re.search("moe|sparse", type(m).__name__, re.I):
             for attr in ("gate", "router"):
                 g = getattr(m, attr, None)
@@ -1027,6 +1081,10 @@ def okr_support() -> pd.DataFrame:
     return pd.DataFrame(rows).drop_duplicates(["model_type", "router"]).set_index("model_type")
 
 # %% ../nbs/10_okr.ipynb #11f7f20a
+def _has_experts(block):
+    "Does MoE `block` hold its experts: as `.experts`, or as JetMoe's grouped `input_linear` and `output_linear`?"
+    return hasattr(block, "experts") or (hasattr(block, "input_linear") and hasattr(block, "output_linear"))
+
 def last_moe(model: nn.Module, # a transformers MoE causal LM
             ) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
     "The last router of `model`, its MoE block, the final norm and the LM head."
@@ -1043,10 +1101,10 @@ def last_moe(model: nn.Module, # a transformers MoE causal LM
             or getattr(base, "embedding_norm", None))
     # the block is a direct child of the last decoder layer (`mlp`, Jamba's `feed_forward`, Granite's `block_sparse_moe`)
     if layers is None or norm is None or head is None or not any(c is block for c in
-                                                                 layers[-1].children()) or not hasattr(block,
-                                                                                                       "experts"):
+                                                                 layers[-1].children()) or not _has_experts(block):
         raise TypeError(f"{type(model).__name__}: keying the last layer needs the last decoder layer's "
-                        "MoE block (with `.experts`) to hold the last router, followed by the final norm and an LM "
+                        "MoE block (with `.experts`, or JetMoe's input_linear and output_linear) "
+                        "to hold the last router, followed by the final norm and an LM "
                         f"head; the last router found is {name!r}")
     return router, block, norm, head
 

@@ -26,7 +26,9 @@ MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "minim
              # a router returning dense scores; experts that take every token
              "llama4_text",
              # routed and shared experts weighted jointly
-             "inkling_text")
+             "inkling_text",
+             # sparsemixer weights; tokens grouped by expert (and attention heads routed too)
+             "phimoe", "jetmoe")
 
 # %% ../nbs/98_testing.ipynb #5d6b7f08
 def _dense_config(arch, hidden, layers, vocab):
@@ -202,6 +204,9 @@ def _newer_moe_configs(arch, common, hidden, layers, experts, top_k):
                             attention_chunk_size=16),
         "kolibri1": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=32,
                          shared_expert_intermediate_size=32, norm_topk_prob=True, sliding_window=16),
+        "phimoe": dict(**heads, num_local_experts=experts, num_experts_per_tok=top_k),
+        # JetMoe sets num_attention_heads = num_key_value_heads x top_k itself; kv_channels is its head_dim
+        "jetmoe": dict(kv_channels=hidden // 4, num_local_experts=experts, num_experts_per_tok=top_k),
     }[arch]
     extra = {k: v for k, v in extra.items() if v is not None}
     return transformers.AutoConfig.for_model(mt, **{**base, **extra})
@@ -247,8 +252,9 @@ def tiny_model(arch: str, # one of `DENSE_ARCHS` or `MOE_ARCHS`
         with torch.no_grad():
             for m in model.modules():
                 name = type(m).__name__
-                # HunYuan's router is a "Gate"; a linear attention's forget gate is none
-                if "router" in name.lower() or (name.endswith("Gate") and not name.endswith("ForgetGate")):
+                # HunYuan's router is a "Gate", JetMoe's a "Gating"; a linear attention's forget gate is none
+                if "router" in name.lower() or name.endswith("Gating") or (name.endswith("Gate")
+                                                                          and not name.endswith("ForgetGate")):
                     for p in m.parameters():
                         if p.ndim == 2: p.mul_(router_scale)
                 # a selection bias, in the router or in the block that passes it (AfMoE, MiniMax-M2, HY-V3, LFM2, Ernie)
