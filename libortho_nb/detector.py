@@ -14,7 +14,8 @@ from fastcore.basics import patch, store_attr
 from .checks import check_choice, check_int, check_real
 from .okr import (WatermarkKey, OKRSettings, okr_settings, ROUTERS, key_scores, safe_set,
                              keyed_selection,
-                             keyed_routers, apply_okr, remove_okr, last_moe, okr_target, check_token_ids)
+                             keyed_routers, apply_okr, remove_okr, last_moe, okr_target, check_token_ids,
+                             decoder_layers)
 
 # %% auto #0
 __all__ = ['P_METHODS', 'STATISTICS', 'null_keys', 'scored_tokens', 'token_divergences', 'last_layer_llr', 'teacher_forced_llr',
@@ -150,7 +151,7 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
                         "score with teacher_forced_llr instead")
     # FlexOlmo and Kolibri-1 norm the block's output in the layer, AXK1 inside the block; Nemotron-H may project the
     # experts' input
-    post = [n for n in ("post_feedforward_layernorm", "post_mlp_layernorm") for m in (model.base_model.layers[-1], block)
+    post = [n for n in ("post_feedforward_layernorm", "post_mlp_layernorm") for m in (decoder_layers(model)[-1], block)
             if getattr(m, n, None) is not None]
     if post:
         raise TypeError(f"{type(model).__name__} normalises the MoE output ({post[0]}) before the "
@@ -164,7 +165,7 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
         raise TypeError(f"{type(model).__name__}'s experts see a latent projection of the router's input "
                         "(fc1_latent_proj), which the last-layer score does not apply; score with teacher_forced_llr")
     # HY-V4's hyper-connections have DeepSeek-V4's structure but match the teacher-forced score (tested); DeepSeek-V4's do not
-    layer = model.base_model.layers[-1]
+    layer = decoder_layers(model)[-1]
     conv = next((n for n in ("post_mlp_convolution", "mlp_sconv") if hasattr(layer, n)), None)    # Inkling-2, Inkling 1
     mix = (f"a convolution of the MLP output ({conv})" if conv else
            "hyper-connections (ffn_hc) that weight it per residual stream"
@@ -177,6 +178,7 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
                         "cannot be run one expert per token, which the last-layer score needs; score with "
                         "teacher_forced_llr instead")
     select, weights, sorted_ = ROUTERS[type(router)]
+    owner = block if ROUTERS[type(router)].block_routes else router        # what select and weights read (Dbrx: the block)
     dev = ROUTERS[type(router)].gate(router).device
     ids, sc = input_ids.to(dev), scored.to(dev)
     x, y, h, logits = _capture(model, ids, None if attention_mask is None else attention_mask.to(dev))
@@ -190,7 +192,7 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     llr, kl, var = (torch.zeros(K, n, device=dev) for _ in range(3))
     changed_all = torch.zeros(K, n, dtype=torch.bool, device=dev)
     if n == 0: return llr, kl, var, torch.zeros(0, dtype=torch.bool, device=dev), changed_all
-    xr, lg, s, w_src, idx = select(router, x, *ROUTERS[type(router)].inputs(block))
+    xr, lg, s, w_src, idx = select(owner, x, *ROUTERS[type(router)].inputs(block))
     k, E = idx.shape[1], s.shape[1]
     top = torch.zeros_like(s, dtype=torch.bool).scatter_(1, idx, True)                  # [n, E]
     safe = safe_set(s, top, settings, lg)
@@ -201,7 +203,8 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
     scale = getattr(block, "routed_scaling_factor", 1.0)
     one = torch.ones(n, 1, dtype=w_src.dtype, device=dev)
     # [n, E, H]
-    per_expert = (torch.stack([block.experts(xr, torch.full((n, 1), e, device=dev), one) for e in range(E)], 1)
+    # (Dbrx's experts return [n, 1, H])
+    per_expert = (torch.stack([block.experts(xr, torch.full((n, 1), e, device=dev), one).reshape(n, -1) for e in range(E)], 1)
                   if hasattr(block, "experts") else _grouped_expert_outputs(block, xr, E))
     def moe_out(rows, sel, w):
         return (w[..., None].to(per_expert.dtype) * per_expert[rows[:, None], sel]).sum(1)  # [m, H]
@@ -212,8 +215,8 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
         if len(rows) == 0: continue
         # [m, k]
         kidx = torch.topk(s[rows].masked_fill(~new_top[rows], float("-inf")), k, dim=-1, sorted=sorted_)[1]
-        kw = weights(router, lg[rows], w_src[rows].gather(1, kidx), xr[rows], kidx)
-        cw = weights(router, lg[rows], w_src[rows].gather(1, idx[rows]), xr[rows], idx[rows])
+        kw = weights(owner, lg[rows], w_src[rows].gather(1, kidx), xr[rows], kidx)
+        cw = weights(owner, lg[rows], w_src[rows].gather(1, idx[rows]), xr[rows], idx[rows])
         # the final norm's input had the key chosen
         hk = h[rows] + scale * (moe_out(rows, kidx, kw) - moe_out(rows, idx[rows], cw))
         llr[i, rows], kl[i, rows], var[i, rows] = token_divergences(head(norm(hk)).float().log_softmax(-1),

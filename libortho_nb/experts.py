@@ -61,6 +61,15 @@ class ExpertsLayout:
                                 # (Nemotron-H), or a dtype (Inkling-2: float32); then cast back to the input's
     identity: bool = False      # `zero_expert_num` zero-compute experts after the E routed: `x * w`, no weights
                                 # (Longcat-Flash; `gate_up_proj` has rows for them too, which the class never reads)
+    # `(experts) -> (first, down_proj, act_fn)` for a class that does not hold them as 3-D attributes (Dbrx); None: its own
+    weights: Callable|None = None
+    batched: bool = False       # forward takes `[B, T, H]` (or `[N, H]`) and returns `[B, T, H]` (`[N, 1, H]`): Dbrx
+
+def _dbrx_weights(m):
+    "Dbrx: its `mlp`'s `w1` (gate), `v1` (up) and `w2` stored flat `[E*I, H]`, `w2[e]` applied as `h @ w2[e]`: as `[E, 2I, H]`, `[E, H, I]`."
+    mlp, shape = m.mlp, (m.num_experts, -1, m.hidden_size)
+    gate_up = torch.cat([mlp.w1.view(shape), mlp.v1.view(shape)], 1)     # [E, 2I, H], a copy
+    return gate_up, mlp.w2.view(shape).transpose(1, 2), mlp.activation_fn   # down [E, H, I], a view
 
 def _own(*consts): return ExpertsLayout(glu=_class_gate, consts=consts)
 EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
@@ -72,14 +81,20 @@ EXPERTS_LAYOUTS = {**{c: ExpertsLayout() for c in EXPERTS_CLASSES},
                    "Llama4TextExperts": ExpertsLayout(transposed=True, every_token=True),
                    "NemotronHExperts": ExpertsLayout(glu=_act, first="up_proj", gated=False, sum_dtype="weights"),
                    "Inkling2Experts": ExpertsLayout(glu=_class_gate, sum_dtype=torch.float32),
-                   "LongcatFlashExperts": ExpertsLayout(consts=("zero_expert_num",), identity=True)}
+                   "LongcatFlashExperts": ExpertsLayout(consts=("zero_expert_num",), identity=True),
+                   "DbrxExperts": ExpertsLayout(weights=_dbrx_weights, batched=True)}
 
 
 # %% ../nbs/01b_experts.ipynb #66d8e68c
+def _fused(module, layout):
+    "`(first, down_proj, act_fn)` of an experts module of `layout`: its 3-D weights as the layout reads them, its activation."
+    if layout.weights is not None: return layout.weights(module)
+    return getattr(module, layout.first, None), getattr(module, "down_proj", None), getattr(module, "act_fn", None)
+
 def _dims(module):
     "`(layout, E, H, I)` of a module of an `EXPERTS_LAYOUTS` class whose weights have that layout's shapes, else None."
     layout = EXPERTS_LAYOUTS.get(type(module).__name__)
-    gu, dn = getattr(module, layout.first, None) if layout else None, getattr(module, "down_proj", None)
+    gu, dn, _ = _fused(module, layout) if layout else (None, None, None)
     if layout is None or not (isinstance(gu, torch.Tensor) and isinstance(dn, torch.Tensor)
                               and gu.ndim == dn.ndim == 3):
         return None
@@ -104,8 +119,9 @@ def expert_weight(experts: nn.Module, # a fused experts module (`is_fused_expert
                   e: int, # the expert
                  ) -> torch.Tensor:
     "Expert `e`'s `proj` weight as an `nn.Linear` holds it, `[out, in]` (a view: GPT-OSS's transposed)."
-    w = getattr(experts, _dims(experts)[0].first if proj == "gate_up" else proj + "_proj")[e]
-    return w.T if _dims(experts)[0].transposed else w
+    layout = _dims(experts)[0]
+    w = _fused(experts, layout)[0 if proj == "gate_up" else 1][e]
+    return w.T if layout.transposed else w
 
 
 # %% ../nbs/01b_experts.ipynb #3a87f8ea
@@ -147,10 +163,10 @@ def from_experts(cls: OrthoExperts,
                         "down_proj, "
                         f"got {type(experts).__name__}")
     layout, E, H, I = _dims(experts)
-    gu, dn = getattr(experts, layout.first), experts.down_proj
+    gu, dn, act = _fused(experts, layout)
     consts = {k: getattr(experts, k) for k in layout.consts}
-    new = cls(E, H, I, getattr(experts, "act_fn", None), gu.dtype, layout, consts, getattr(type(experts), "_apply_gate", None))
-    def view(w, e): return w.detach()[e].T if layout.transposed else w.detach()[e]   # [out, in], no copy
+    new = cls(E, H, I, act, gu.dtype, layout, consts, getattr(type(experts), "_apply_gate", None))
+    def view(w, e): return w.detach()[e].T if layout.transposed else w.detach()[e]   # [out, in], no copy (Dbrx's gate_up: one)
     for e in range(E):
         new.gate_up[e].weight = nn.Parameter(view(gu, e), requires_grad=gu.requires_grad)  # [2I, H] (or [I, H])
         new.down[e].weight = nn.Parameter(view(dn, e), requires_grad=dn.requires_grad)     # [H, I]
@@ -167,6 +183,8 @@ def forward(self: OrthoExperts,
             top_k_weights: torch.Tensor|None=None, # [T, k] their weights
            ) -> torch.Tensor:
     if self.layout.every_token: return self._every_token(hidden_states)
+    if self.layout.batched:                                         # Dbrx: [B, T, H] in and out
+        shape, hidden_states = (hidden_states.shape[0], -1, self.hidden_dim), hidden_states.reshape(-1, self.hidden_dim)
     acc = self.layout.sum_dtype
     acc = hidden_states.dtype if acc is None else top_k_weights.dtype if acc == "weights" else acc
     final = torch.zeros_like(hidden_states, dtype=acc)              # [T, H]
@@ -186,7 +204,8 @@ def forward(self: OrthoExperts,
         if self.down_bias is not None: y = y + self.down_bias[e]
         y = y * top_k_weights[tok, pos, None]
         final.index_add_(0, tok, y.to(final.dtype))
-    return final.to(hidden_states.dtype)
+    final = final.to(hidden_states.dtype)
+    return final.view(shape) if self.layout.batched else final
 
 
 # %% ../nbs/01b_experts.ipynb #b7e1a005
@@ -337,8 +356,8 @@ def rebuild_on_meta(model: nn.Module, # built from its config, fused experts
         layout, E, H, I = _dims(old)
         parent, _, child = n.rpartition(".")
         consts = {k: getattr(old, k) for k in layout.consts}
-        new = OrthoExperts(E, H, I, getattr(old, "act_fn", None), old.down_proj.dtype, layout, consts,
-                           getattr(type(old), "_apply_gate", None))
+        _, down, act = _fused(old, layout)
+        new = OrthoExperts(E, H, I, act, down.dtype, layout, consts, getattr(type(old), "_apply_gate", None))
         setattr(model.get_submodule(parent), child, new)
     grouped = [n for n, m in model.named_modules() if is_parallel_experts(m)
                and any(f"{n}.experts.{e}" in layers for e in range(m.weight.shape[0]))]

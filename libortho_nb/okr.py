@@ -70,6 +70,7 @@ from transformers.models.llama4.modeling_llama4 import Llama4Router
 from transformers.models.inkling.modeling_inkling import InklingTopkRouter
 from transformers.models.phimoe.modeling_phimoe import PhimoeTopKRouter
 from transformers.models.jetmoe.modeling_jetmoe import JetMoeTopKGating
+from transformers.models.dbrx.modeling_dbrx import DbrxRouter
 from transformers.utils import is_torch_greater_or_equal
 from transformers.utils.generic import maybe_autocast
 from .checks import check_choice, check_int, check_real
@@ -79,8 +80,8 @@ from .atomic import atomic_file
 __all__ = ['RULES', 'FAMILIES', 'ROUTERS', 'REFUSED', 'UNKEYED', 'WatermarkKey', 'centred_key', 'standardized_scores',
            'key_scores', 'OKRSettings', 'okr_settings', 'safe_set', 'keyed_selection', 'boundary_constants',
            'keyed_boundary', 'boundary_opportunity', 'RouterFamily', 'KeyedRouter', 'closest_family', 'find_routers',
-           'keyed_routers', 'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats', 'okr_support', 'last_moe',
-           'okr_target', 'check_token_ids', 'okr_generate']
+           'keyed_routers', 'apply_okr', 'remove_okr', 'okr_stats', 'reset_okr_stats', 'okr_support', 'decoder_layers',
+           'last_moe', 'okr_target', 'check_token_ids', 'okr_generate']
 
 # %% ../nbs/10_okr.ipynb #3d65b73c
 class WatermarkKey:
@@ -368,6 +369,9 @@ class RouterFamily:
     inputs: Callable = lambda block: ()  # what its MoE block passes the router after the hidden states (a bias it holds)
     # what the router returns, from its logits, weights and indices (Llama 4: dense scores [N, E], then the logits)
     outputs: Callable = lambda logits, weights, idx: (logits, weights, idx)
+    # the method of the MoE block that routes from this router's output (Dbrx: route_tokens_to_experts); `select` and
+    # `weights` then take the block (which holds k and the weight rule), and OKR replaces the method on the block instance
+    block_routes: str|None = None
 
     def __iter__(self): return iter((self.select, self.weights, self.sorted))
 
@@ -650,6 +654,28 @@ def _inkling_weights(r, logits, w, x, idx):
 # Inkling 1: the shared experts' weights (gammas) are a fourth output
 def _inkling_outputs(logits, w, idx): return logits, w[0], idx, w[1]
 
+# %% ../nbs/10_okr.ipynb #4e1671e5
+def _dbrx_select(b, hidden_states, values=False):
+    "Dbrx, from its block `b` (DbrxFFN): the router's `layer`, softmax in the logits' dtype, sorted top-k of `b.top_k`."
+    r = b.router
+    if r.training and r.moe_jitter_eps is not None:                        # the router's jitter, in place, as it does
+        hidden_states *= torch.empty_like(hidden_states).uniform_(1.0 - r.moe_jitter_eps, 1.0 + r.moe_jitter_eps)
+    x = hidden_states.view(-1, hidden_states.shape[-1])
+    logits = r.layer(x)                                                     # [N, E]
+    probs = F.softmax(logits, dim=1, dtype=logits.dtype)
+    w, idx = torch.topk(probs, b.top_k, dim=-1)                             # [N, k]
+    # selection scores in float32 (exact from bfloat16); the weights from the class's own dtype
+    return _out(x, logits, probs.float(), probs, idx, values, w)
+
+def _dbrx_weights(b, logits, w, x, idx):
+    "Dbrx: the `k` probabilities divided by their `moe_normalize_expert_weights`-norm (as they are if it is None)."
+    p = b.moe_normalize_expert_weights
+    return w if p is None else w / torch.norm(w, p=p, dim=-1, keepdim=True)
+
+def _keyed_routing(routed):
+    "`DbrxFFN.route_tokens_to_experts` while keyed: its router returned `(logits, weights, indices)`; the weights and indices."
+    return routed[1], routed[2]
+
 # %% ../nbs/10_okr.ipynb #2bfa892c
 def _phimoe_select(r, hidden_states, values=False):
     "PhiMoE (eval mode): logits in the hidden dtype; the argmax, then the argmax of the rest (2 slots; top_k unused)."
@@ -818,6 +844,9 @@ ROUTERS = {
                                    "to the hidden dtype; tokens grouped by expert (sorted indices, batch gates, expert "
                                    "sizes); the same class in JetMoeMoA (attention heads) stays unkeyed", _jetmoe_select,
                                    _jetmoe_weights, gate=lambda r: r.layer.weight, outputs=_jetmoe_outputs),
+    DbrxRouter: _softmax("its layer Linear; the block's softmax in the logits' dtype, top-k, divided by the k's "
+                         "moe_normalize_expert_weights-norm (DbrxFFN.route_tokens_to_experts)", _dbrx_select, _dbrx_weights,
+                         gate=lambda r: r.layer.weight, block_routes="route_tokens_to_experts"),
 }
 
 # %% ../nbs/10_okr.ipynb #64effc44
@@ -829,6 +858,7 @@ class KeyedRouter(nn.Module):
                  settings: OKRSettings=OKRSettings(), # how the key routes
                  record_tokens: bool=False, # keep every forward's per-token masks in `history`
                  name: str="", # the router's module name, for messages and reports
+                 block: nn.Module|None=None, # the module holding the router (its MoE block); needed where the block routes (Dbrx)
                 ):
         super().__init__()
         if type(router) not in ROUTERS:
@@ -845,10 +875,16 @@ class KeyedRouter(nn.Module):
                              f"with WatermarkKey.from_seed(seed, {H}, {E})")
         if not isinstance(settings, OKRSettings):
             raise TypeError(f"settings must be an OKRSettings, got {type(settings).__name__}")
+        routes = self.family.block_routes
+        if routes and not callable(getattr(block, routes, None)):
+            raise ValueError(f"{name or 'the router'} is a {type(router).__name__}, whose block routes "
+                             f"({routes}); apply OKR to the block that holds it or to the model, not to the router alone")
         store_attr("settings,record_tokens,name")
         self.select, self.weights, self.sorted = self.family
-        # a plain reference: the router owns us, not the other way round
+        # plain references: the router owns us, not the other way round; `owner` is what `select` and `weights` read
         object.__setattr__(self, "router", router)
+        object.__setattr__(self, "block", block)
+        object.__setattr__(self, "owner", block if routes else router)
         self.fingerprint = key.fingerprint
         self.register_buffer("key_weight", key.weight.to(gate.device), persistent=False)
         # centred once here, not per call
@@ -886,7 +922,7 @@ def forward(self: KeyedRouter,
             *inputs, # what else the block passes (AfMoE's, MiniMax-M2's, HY-V3's, LFM2-MoE's selection bias)
            ):
     "Route like the router, letting the key re-rank its safe sets; returns what the router does (`RouterFamily.outputs`)."
-    r, st = self.router, self.settings
+    r, st = self.owner, self.settings
     # clean selection, exactly as the router; w [N, k] the weight scores at idx
     x, logits, s, w_src, idx, w = self.select(r, hidden_states, *inputs, values=True)
     if st.rule == "boundary":
@@ -913,8 +949,6 @@ def forward(self: KeyedRouter,
 
 # %% ../nbs/10_okr.ipynb #7a100456
 REFUSED = {
-    "DbrxRouter": "returns the logits only; softmax, top-k and normalisation happen in "
-                  "DbrxFFN.route_tokens_to_experts, which OKR does not replace",
     "DogeCDMoE": "product-key retrieval: top-k over two sets of sqrt(E) keys combined into a top-k over their "
                  "products, not a top-k over one score per expert",
     "DeepseekV4HashRouter": "hash routing: the experts of each token are fixed by a token-id table (tid2eid), not "
@@ -1010,10 +1044,13 @@ def apply_okr(model: nn.Module, # a transformers MoE model (Mixtral, Qwen2-MoE, 
         raise ValueError(f"this model's config records OKR key {prev.get('fingerprint', '?')[:16]}... but "
                          f"the key given is {key.fingerprint[:16]}...")
     # all checks before any change
-    keyed = {n: KeyedRouter(r, key, settings, record_tokens, n) for n, r in routers.items()}
+    # the module holding each router (None for `model` itself): Dbrx's block routes
+    keyed = {n: KeyedRouter(r, key, settings, record_tokens, n, model.get_submodule(n.rpartition(".")[0]) if n else None)
+             for n, r in routers.items()}
     for n, r in routers.items():
         r.okr = keyed[n]
         r.forward = keyed[n].forward
+        if keyed[n].family.block_routes: setattr(keyed[n].block, keyed[n].family.block_routes, _keyed_routing)
     if cfg is not None: cfg.okr = dict(fingerprint=key.fingerprint, **settings.record())
     return keyed
 
@@ -1023,7 +1060,9 @@ def remove_okr(model: nn.Module):
     keyed = keyed_routers(model)
     if not keyed: raise ValueError("remove_okr: OKR is not applied to this model")
     for n, r in find_routers(model).items():
-        if n in keyed: del r.forward, r.okr
+        if n not in keyed: continue
+        if r.okr.family.block_routes: delattr(r.okr.block, r.okr.family.block_routes)   # the class's method again
+        del r.forward, r.okr
     if hasattr(getattr(model, "config", None), "okr"): del model.config.okr
 
 # %% ../nbs/10_okr.ipynb #de76343b
@@ -1080,6 +1119,16 @@ def okr_support() -> pd.DataFrame:
             rows.append(dict(model_type=mt, router=c, status=status, family_or_reason=why))
     return pd.DataFrame(rows).drop_duplicates(["model_type", "router"]).set_index("model_type")
 
+# %% ../nbs/10_okr.ipynb #02199490
+def decoder_layers(model: nn.Module, # a transformers causal LM
+                  ) -> nn.ModuleList|None:
+    "The decoder layers of `model`: its base model's `layers` (Dbrx's `transformer.blocks`), or None."
+    base = model.base_model
+    # Llama4ForCausalLM holds its decoder as `model` under the prefix `language_model`: base_model is itself
+    if getattr(base, "layers", None) is None: base = getattr(model, "model", base)
+    layers = getattr(base, "layers", None)
+    return getattr(base, "blocks", None) if layers is None else layers
+
 # %% ../nbs/10_okr.ipynb #11f7f20a
 def _has_experts(block):
     "Does MoE `block` hold its experts: as `.experts`, or as JetMoe's grouped `input_linear` and `output_linear`?"
@@ -1095,7 +1144,7 @@ def last_moe(model: nn.Module, # a transformers MoE causal LM
     base, head = model.base_model, model.get_output_embeddings()
     # Llama4ForCausalLM holds its decoder as `model` under the prefix `language_model`: base_model is itself
     if getattr(base, "layers", None) is None: base = getattr(model, "model", base)
-    layers = getattr(base, "layers", None)
+    layers = decoder_layers(model)
     # Jamba's and Nemotron-H's names; LFM2-MoE's final norm is its `embedding_norm` (applied after the layers)
     norm = (getattr(base, "norm", None) or getattr(base, "final_layernorm", None) or getattr(base, "norm_f", None)
             or getattr(base, "embedding_norm", None))

@@ -24,12 +24,12 @@ from .atomic import atomic_folder
 from .layers import OrthoLinear
 from .calibration import SecondMoments, calibration_batches, linear_layers, check_patterns
 from .checkpoint import LIBORTHO_CONFIG, LibOrthoConfig, tensors_digest, layer_keys, _read_json, _swap_on_meta
-from .experts import expert_layers, param_summary, routed_tokens, unfuse_experts
+from .experts import OrthoExperts, expert_layers, is_fused_experts, param_summary, routed_tokens, unfuse_experts
 from .gptq import InputGram, _gptq_layer
 
 # %% auto #0
-__all__ = ['MOE_LAYOUTS', 'ARCHITECTURES', 'STREAM_METHODS', 'INPUTS', 'BASES', 'INDEX', 'ShardedCheckpoint', 'copy_tensors',
-           'compress_checkpoint', 'checkpoint_summary']
+__all__ = ['MOE_LAYOUTS', 'FLAT_EXPERTS', 'ARCHITECTURES', 'STREAM_METHODS', 'INPUTS', 'BASES', 'INDEX', 'ShardedCheckpoint',
+           'copy_tensors', 'compress_checkpoint', 'checkpoint_summary']
 
 # %% ../nbs/03c_streaming.ipynb #39115459
 # how `save_pretrained` stores each fused-experts family (transformers 5.23's conversion mapping): the MoE block's name in the
@@ -40,7 +40,9 @@ MOE_LAYOUTS = {"MixtralForCausalLM": ("block_sparse_moe", "w1", "w3", "w2")} | {
         # tested in a `slow` cell below (CI's default run has no time for them)
         "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "Glm4MoeForCausalLM", "Dots1ForCausalLM",
         "FlexOlmoForCausalLM", "HunYuanMoEV1ForCausalLM")}
-ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM") + tuple(MOE_LAYOUTS)
+# families whose files hold the experts as the model does (Dbrx: flat w1, v1, w2 per block): blocks are read fused, then unfused
+FLAT_EXPERTS = ("DbrxForCausalLM",)
+ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM") + tuple(MOE_LAYOUTS) + FLAT_EXPERTS
 STREAM_METHODS = ("activation", "magnitude")
 INPUTS = ("original", "decomposed")
 BASES = ("rtn", "gptq")
@@ -201,6 +203,14 @@ def _skeleton(folder, attn_implementation=None):
     with torch.device("meta"): model = getattr(transformers, arch)._from_config(config, **kw)
     return model
 
+# %% ../nbs/03c_streaming.ipynb #def4db94
+def _decoder(model):
+    "`(base model, its decoder blocks, their key prefix, the embedding's key)`: `model.layers` (Dbrx: `transformer.blocks`)."
+    base = model.base_model
+    name = "blocks" if isinstance(getattr(base, "blocks", None), nn.ModuleList) else "layers"
+    emb = next(n for n, m in base.named_children() if m is base.get_input_embeddings())
+    return base, getattr(base, name), f"{model.base_model_prefix}.{name}.", f"{model.base_model_prefix}.{emb}.weight"
+
 # %% ../nbs/03c_streaming.ipynb #610e2da2
 def _expected_keys(model) -> tuple[list[str], set[str]]:
     "The tensor names a checkpoint of `model` holds, and the tied aliases `save_pretrained` leaves out."
@@ -271,12 +281,12 @@ class _Recorder(nn.Module):
 @torch.no_grad()
 def _prologue(model, ckpt, batches, device):
     "Per calibration batch: `(hidden states entering block 0, token mask [B*T] or None, [(args, kwargs)] by block)`."
-    base, layers = model.model, model.model.layers
+    base, layers, _, emb_key = _decoder(model)
     # its inv_freq is computed, not stored
     base.rotary_emb = type(base.rotary_emb)(config=model.config).to(device)
-    emb_key = "model.embed_tokens.weight"
     blocks, out = list(layers), []
-    stop = base.norm.register_forward_pre_hook(_stop_at_norm)
+    stop = getattr(base, "norm", None) or base.norm_f                 # Dbrx's final norm is `norm_f`
+    stop = stop.register_forward_pre_hook(_stop_at_norm)
     try:
         for ids, mask in batches:
             calls = []
@@ -295,10 +305,12 @@ def _prologue(model, ckpt, batches, device):
     return out
 
 # %% ../nbs/03c_streaming.ipynb #433c6bea
-def _load_block(model, ckpt, i, device, layout=None):
-    "Decoder block `i` with its weights read from `ckpt` (experts assembled as `layout` stores them), on `device`."
-    prefix = f"model.layers.{i}."
-    block = copy.deepcopy(model.model.layers[i])
+def _load_block(model, ckpt, i, device, layout=None, fused=None):
+    """Decoder block `i` with its weights read from `ckpt` (experts assembled as `layout` stores them), on `device`; with
+    `fused` (the skeleton before `unfuse_experts`, `FLAT_EXPERTS`) read as stored, then unfused where `model`'s block is."""
+    _, layers, prefix, _ = _decoder(model)
+    prefix = f"{prefix}{i}."
+    block = copy.deepcopy(layers[i] if fused is None else _decoder(fused)[1][i])
     where = {k: _stored(prefix + k, layout, t.shape) for k, t in block.state_dict().items()}
     parts = ckpt.read([s for groups, _ in where.values() for g in groups for s in g], device)
     sd = {}
@@ -310,6 +322,11 @@ def _load_block(model, ckpt, i, device, layout=None):
     if left:
         raise ValueError(f"block {i}: {left[:3]} are not in the checkpoint (non-persistent "
                          "buffers are not supported)")
+    if fused is not None:                                           # as `unfuse_experts` made the skeleton's
+        for n, m in list(block.named_modules()):
+            if is_fused_experts(m) and isinstance(layers[i].get_submodule(n), OrthoExperts):
+                parent, _, child = n.rpartition(".")
+                setattr(block.get_submodule(parent), child, OrthoExperts.from_experts(m))
     return block.eval()
 
 # %% ../nbs/03c_streaming.ipynb #3a1f4e3c
@@ -455,6 +472,7 @@ class _Run:
     base: str = "rtn"        # "rtn" or "gptq": how each layer's Base stream is made
     layout: tuple|None = None  # how the source stores the experts (`MOE_LAYOUTS`), None for dense families
     min_tokens: int = 8      # an expert routed fewer calibration tokens is ranked by magnitude
+    fused: nn.Module|None = None  # the skeleton before `unfuse_experts`, for `FLAT_EXPERTS` (blocks read as stored)
 
     def bar(self, it):
         return progress_bar(it, leave=False) if self.progress and self.prev_rank is None else it
@@ -465,7 +483,7 @@ class _Run:
 def _block_layers(model, skip) -> list[str]:
     "The layers to convert, all inside decoder blocks (streaming converts nothing outside them)."
     todo = list(linear_layers(model, skip))
-    outside = [n for n in todo if not n.startswith("model.layers.")]
+    outside = [n for n in todo if not n.startswith(_decoder(model)[2])]
     if outside:
         raise ValueError(f"streaming converts the layers inside the decoder blocks only; {outside} would be "
                          "converted: add them to skip (e.g. skip=('lm_head',))")
@@ -507,7 +525,7 @@ def _forward_blocks(run: _Run, hs, pre) -> dict:
     "Run my blocks forward, measuring `H` (not for GPTQ), and send the result on; returns `{block: {layer: H}}`."
     curvature, measure = {}, run.base == "rtn"
     for i in run.bar(run.mine):
-        block = _load_block(run.model, run.ckpt, i, run.device, run.layout)
+        block = _load_block(run.model, run.ckpt, i, run.device, run.layout, run.fused)
         hs, h = _run_block(block, _steps(hs, pre, i), run.names[i] if measure else (), min_tokens=run.min_tokens)
         if measure: curvature[i] = h
         del block
@@ -526,8 +544,8 @@ def _decompose_blocks(run: _Run, calib_state, curvature: dict|None, inputs: str,
     hs, pre = calib_state if inline else (None, None)
     gram = run.base == "gptq"
     for i in run.bar(run.mine):
-        prefix = f"model.layers.{i}."
-        block = _load_block(run.model, run.ckpt, i, run.device, run.layout)
+        prefix = f"{_decoder(run.model)[2]}{i}."
+        block = _load_block(run.model, run.ckpt, i, run.device, run.layout, run.fused)
         if inline: outs, curvature[i] = _run_block(block, _steps(hs, pre, i), run.names[i], gram, run.min_tokens)
         h = curvature.pop(i, None)
         if h is not None: by_magnitude += [prefix + n for n in run.names[i] if h[n] is None]
@@ -547,7 +565,7 @@ def _decompose_blocks(run: _Run, calib_state, curvature: dict|None, inputs: str,
 # %% ../nbs/03c_streaming.ipynb #c9441ab0
 def _copy_rest(run: _Run, keys) -> tuple[dict, int, dict]:
     "Copy the tensors outside the blocks (embeddings, final norm, lm_head) as they are; `(weight map, bytes, sha256s)`."
-    rest = [k for k in keys if not k.startswith("model.layers.")]
+    rest = [k for k in keys if not k.startswith(_decoder(run.model)[2])]
     path = os.path.join(run.dst, _shard(1, run.n_blocks + 1))
     total = copy_tensors(run.ckpt, rest, path)
     with safe_open(path, framework="pt") as f: sums = {k: tensors_digest([f.get_tensor(k)]) for k in rest}
@@ -596,22 +614,24 @@ def compress_checkpoint(src: str|os.PathLike, # a dense checkpoint folder from `
     check_int(min_expert_tokens, "min_expert_tokens", 1)
     model = _skeleton(src, attn_implementation)
     layout = MOE_LAYOUTS.get(type(model).__name__)
+    fused = copy.deepcopy(model) if type(model).__name__ in FLAT_EXPERTS else None   # on meta: the files' layout
     unfuse_experts(model, skip)                         # on meta, as `compress` does: one layer per expert and projection
     _check_experts(model, base)
     ckpt = ShardedCheckpoint(src)
-    keys = _check_keys(ckpt, model, layout)
+    keys = _check_keys(ckpt, model if fused is None else fused, layout)
     todo = _block_layers(model, skip)
-    n_blocks = len(model.model.layers)
+    _, layers, prefix, _ = _decoder(model)
+    n_blocks = len(layers)
     rank, world, mine, prev_rank, next_rank = _plan(n_blocks, distributed)
     if os.path.isdir(dst) and os.listdir(dst):
         raise ValueError(f"{dst} is not empty; write into a new folder")
     if rank == 0: Path(dst).parent.mkdir(parents=True, exist_ok=True)
     if distributed:
         dist.barrier()                                  # every rank has checked dst before any writes to it
-    names = {i: [n[len(f"model.layers.{i}."):] for n in todo if n.startswith(f"model.layers.{i}.")] for i in mine}
+    names = {i: [n[len(f"{prefix}{i}."):] for n in todo if n.startswith(f"{prefix}{i}.")] for i in mine}
     with _output_folder(dst, distributed) as out:
         run = _Run(model, ckpt, out, torch.device(device), n_blocks, mine, names, prev_rank, next_rank, progress,
-                   base, layout, min_expert_tokens)
+                   base, layout, min_expert_tokens, fused)
         calibrate = method == "activation" or base == "gptq"
         calib_state = _calibration_inputs(run, calib, tokenizer, max_length) if calibrate else None
         two_phase = calib_state is not None and world > 1 and inputs == "original"

@@ -28,7 +28,10 @@ MOE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "minim
              # routed and shared experts weighted jointly
              "inkling_text",
              # sparsemixer weights; tokens grouped by expert (and attention heads routed too)
-             "phimoe", "jetmoe")
+             "phimoe", "jetmoe",
+             # a router returning its logits only: its block (DbrxFFN) takes the softmax and top-k
+             "dbrx")
+
 
 # %% ../nbs/98_testing.ipynb #5d6b7f08
 def _dense_config(arch, hidden, layers, vocab):
@@ -60,6 +63,7 @@ def _moe_config(arch, hidden, layers, vocab, experts, top_k):
                                            norm_topk_prob=True,
                                            head_dim=8)
     if arch == "olmoe": return transformers.OlmoeConfig(**common, num_experts=experts)
+    if arch == "dbrx": return _dbrx_config(hidden, layers, vocab, experts, top_k)
     if arch == "deepseek_v3":
         return transformers.DeepseekV3Config(**{**common, "num_key_value_heads": 4}, moe_intermediate_size=32,
                                              n_routed_experts=experts, n_group=2, topk_group=1,
@@ -67,6 +71,16 @@ def _moe_config(arch, hidden, layers, vocab, experts, top_k):
                                              kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8,
                                              routed_scaling_factor=2.5)
     return _more_moe_configs(arch, common, hidden, layers, experts, top_k)
+
+# %% ../nbs/98_testing.ipynb #57f943c8
+def _dbrx_config(hidden, layers, vocab, experts, top_k):
+    "Dbrx's config: its own field names (`d_model`, `n_layers`), attention and FFN in sub-configs."
+    # transformers 5.23's DbrxAttention reads `attn_config.rope_theta`, which the sub-config does not declare, and clamps q, k, v
+    # with `clip_qkv` (None fails in `clamp`): both set, clip_qkv at 8 as DBRX ships it
+    attn = dict(kv_n_heads=2, rope_theta=10000.0, clip_qkv=8.0)
+    ffn = dict(ffn_hidden_size=32, moe_num_experts=experts, moe_top_k=top_k)
+    return transformers.DbrxConfig(d_model=hidden, n_heads=4, n_layers=layers, vocab_size=vocab, attn_config=attn,
+                                   ffn_config=ffn, pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
 # %% ../nbs/98_testing.ipynb #05094ea9
 def _more_moe_configs(arch, common, hidden, layers, experts, top_k):
