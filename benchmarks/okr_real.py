@@ -27,7 +27,7 @@ from libortho_nb.okr import WatermarkKey, OKRSettings, okr_generate
 from libortho_nb.detector import OKRDetector
 from libortho_nb.lab.real import real_text, token_batches, load_smollm2, perplexity
 from libortho_nb.lab.real_moe import MoEficationSettings, load_moe, moe_name, router_stats
-from okr_detection import log, batched, gen_nll, distinct   # benchmarks/ is on the path when a script there runs
+from okr_detection import log, batched, gen_nll, distinct, reference_rows   # benchmarks/ is on the path when a script there runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,12 +82,8 @@ def main():
     pd.DataFrame([dict(**base, what="clean generation", batch=a.batch, seconds=round(dt, 1),
                                    tokens_per_s=round(a.n * N / dt, 1))]).to_csv(out / "speed.csv", index=False)
     log(f"clean generated: {a.n * N / dt:.1f} tokens/s (batch {a.batch}, one thread)")
-    nll_c = batched(lambda x, i: gen_nll(model, x, P), clean, a.batch)
-    nll_h = batched(lambda x, i: gen_nll(model, x, P), human, a.batch)
-    for name, ids, nl in (("unwatermarked", clean, nll_c), ("human", human, nll_h)):
-        summary(out / "summary.csv", dict(**base, method=name, ppl=math.exp(float(nl.mean())),
-                                         ppl_cost=math.exp(float(nl.mean() - nll_c.mean())) - 1,
-                                         distinct_2=distinct(ids, P, ids.shape[1] - P, 2)))
+    nll_c, refs = reference_rows(model, clean, human, P, a.batch, base)
+    for r in refs: summary(out / "summary.csv", r)
 
     def run_okr(c):
         layers, rule, rho = c.split(":")
