@@ -17,9 +17,9 @@ from .okr import (WatermarkKey, OKRSettings, okr_settings, ROUTERS, key_scores, 
                              keyed_routers, apply_okr, remove_okr, last_moe, okr_target, check_token_ids)
 
 # %% auto #0
-__all__ = ['P_METHODS', 'STATISTICS', 'null_keys', 'scored_tokens', 'token_divergences', 'last_layer_llr', 'teacher_forced_llr',
-           'OKRDetectorOutput', 'random_key_pvalue', 'tail_pvalue', 'OKRDetector', 'TokenScores', 'KeySums', 'key_sums',
-           'key_statistic', 'window_spans', 'detection_output']
+__all__ = ['P_METHODS', 'STATISTICS', 'null_keys', 'scored_tokens', 'token_divergences', 'last_layer_llr', 'target_logprobs',
+           'teacher_forced_llr', 'OKRDetectorOutput', 'random_key_pvalue', 'tail_pvalue', 'OKRDetector', 'TokenScores',
+           'KeySums', 'key_sums', 'key_statistic', 'window_spans', 'detection_output']
 
 # %% ../nbs/11_detector.ipynb #9b17099f
 def _check_key(model, key):
@@ -210,6 +210,21 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
         changed_all[i] = changed
     return llr, kl, var, opportunity, changed_all
 
+# %% ../nbs/11_detector.ipynb #c1ea41b0
+@torch.no_grad()
+def target_logprobs(model: nn.Module, # the MoE causal LM, as it routes now
+                   input_ids: torch.Tensor, # `[B, T]`
+                   scored: torch.Tensor, # bool `[B, T]` targets to score
+                   attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded
+                  ) -> torch.Tensor:
+    "`[n, V]` float32 log-probabilities of the next token at the position before each scored target: one forward."
+    dev = next(model.parameters()).device
+    ids, sc = input_ids.to(dev), scored.to(dev)
+    ctx = torch.zeros_like(sc)
+    ctx[:, :-1] = sc[:, 1:]
+    am = None if attention_mask is None else attention_mask.to(dev)
+    return model(input_ids=ids, attention_mask=am, use_cache=False).logits[ctx].float().log_softmax(-1)
+
 # %% ../nbs/11_detector.ipynb #ec9607cc
 @torch.no_grad()
 def teacher_forced_llr(model: nn.Module, # a clean MoE causal LM
@@ -219,6 +234,7 @@ def teacher_forced_llr(model: nn.Module, # a clean MoE causal LM
                        settings: OKRSettings, # the generator's settings
                        layers: str="last", # "last": key the last MoE layer only; "all": every MoE layer
                        attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded
+                       clean: torch.Tensor|None=None, # `[n, V]` the clean forward's `target_logprobs`, if already run
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     "`llr`, `kl`, `var` `[n]` at the scored targets (`token_divergences`) from a keyed (`apply_okr`) and a clean forward, and where any keyed layer had an opportunity `[n]`."
     target = okr_target(model, layers)
@@ -227,13 +243,10 @@ def teacher_forced_llr(model: nn.Module, # a clean MoE causal LM
     am = None if attention_mask is None else attention_mask.to(dev)
     ctx = torch.zeros_like(sc)
     ctx[:, :-1] = sc[:, 1:]
-    def lp():
-        # [n, V]
-        return model(input_ids=ids, attention_mask=am, use_cache=False).logits[ctx].float().log_softmax(-1)
-    clean = lp()
+    if clean is None: clean = target_logprobs(model, ids, sc, am)
     keyed_r = apply_okr(target, key, settings, record_tokens=True)
     try:
-        keyed = lp()
+        keyed = target_logprobs(model, ids, sc, am)                                   # the model is keyed now
         # [n] any keyed layer had a choice
         opp = torch.stack([r.history[-1][0].view(ids.shape) for r in keyed_r.values()]).any(0)[ctx]
     finally: remove_okr(target)
@@ -338,7 +351,10 @@ def _score_window(self: OKRDetector, keys, ids, sc, m):
     if self.layers == "last":
         *lkv, o, _ = last_layer_llr(self.model, keys, ids, sc, self.settings, attention_mask=m)
         return *lkv, o
-    res = [teacher_forced_llr(self.model, k, ids, sc, self.settings, layers="all", attention_mask=m) for k in keys]
+    # every key's keyed forward is compared with the same clean one
+    clean = target_logprobs(self.model, ids, sc, m)
+    res = [teacher_forced_llr(self.model, k, ids, sc, self.settings, layers="all", attention_mask=m, clean=clean)
+           for k in keys]
     return *[torch.stack([r[j] for r in res]) for j in range(3)], res[0][3]
 
 # %% ../nbs/11_detector.ipynb #d3ec0a05
