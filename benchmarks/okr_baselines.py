@@ -12,8 +12,9 @@ watermark and once per method. Methods (`lab.wm_baselines`):
   exp[:<h>]           Aaronson: Gumbel-max with a keyed PRF of the previous h tokens (default 1); sum -log(1-r),
                       exact Gamma p
   okr:<layers>:<rule>:<rho>  OKR (`OKRDetector`, `--okr-null` null keys, p-value `--okr-p`)
-Per method, to `<out>/baselines.csv` (one row per method, rewritten as each finishes): TPR at p <= 0.01 and 0.001
-(analytic p-values, so both levels are read off the p-value, not an empirical threshold); FPR at the same levels on the
+Per method, to `<out>/baselines.csv` (one row per method, rewritten as each finishes; the unwatermarked and human
+reference rows are written once, each run's own go to `<out>/reference_reruns.csv`): TPR at p <= 0.01 and 0.001 (analytic
+p-values, so both levels are read off the p-value, not an empirical threshold); FPR at the same levels on the
 n unwatermarked and n human texts under the true key, and on `--null-keys` random keys x those 2n texts (the null
 "text does not depend on the key" checked with many keys on real text); perplexity of the generated tokens under the
 clean MoE over that of the unwatermarked texts; distinct-2; detection seconds per text. `<out>/robust.csv`: TPR at
@@ -64,6 +65,19 @@ def add_texts(path, spec, df):
         old = pd.read_csv(path) if path.exists() else pd.DataFrame()
         if len(old): old = old[old.method != spec]
         pd.concat([old, df], ignore_index=True).to_csv(path, index=False)
+
+def keep_reference(out, row):
+    "Write reference `row` (unwatermarked, human) to baselines.csv only if it has none yet; every run's goes to reference_reruns.csv."
+    path = out / "baselines.csv"
+    with locked(path): old = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    first = old[old.method == row["method"]] if len(old) else old
+    if not len(first): upsert(path, row)
+    else: row = dict(row, committed_ppl=float(first.ppl.iloc[0]), rel_diff=row["ppl"] / float(first.ppl.iloc[0]) - 1)
+    f = out / "reference_reruns.csv"
+    with locked(f):
+        pd.concat([pd.read_csv(f) if f.exists() else pd.DataFrame(), pd.DataFrame([row])]).to_csv(f, index=False)
+    if len(first): log(f"{row['method']}: this run's ppl {row['ppl']:.6f}, baselines.csv keeps {row['committed_ppl']:.6f} "
+                       f"({row['rel_diff']:+.1e})")
 
 def detect_in_chunks(det, ids, P, chunk, progress):
     "`det(ids, prompt_len=P)` `chunk` rows at a time, concatenated; `progress(rows done, output so far)` after each."
@@ -136,7 +150,7 @@ def main():
 
     clean, _ = gen("clean")
     nll_c, refs = reference_rows(model, clean, human, P, a.batch, base)
-    for r in refs: upsert(out / "baselines.csv", r)
+    for r in refs: keep_reference(out, r)
     log("clean texts ready")
     nulls = {}                                        # detection does not depend on the strength: one null per scheme
 
