@@ -22,7 +22,7 @@ p <= 0.01 after 10%/30% random substitution, deletion, insertion (seeded) and co
 prompt watermarked, inside the human text). Generated ids are saved in `<out>/ids/<method>.pt` and reused on a rerun
 (delete them to regenerate). One torch thread.
 """
-import argparse, fcntl, math, sys, tempfile, time
+import argparse, fcntl, math, sys, time
 from contextlib import contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
@@ -46,8 +46,8 @@ KEY = 2026
 
 @contextmanager
 def locked(path):
-    "Hold an exclusive lock named after `path`, in the temp folder (two runs writing one CSV at once keep each other's rows)."
-    with open(Path(tempfile.gettempdir()) / f"{Path(path).name}.lock", "w") as f:
+    "Hold an exclusive lock on `path` + '.lock' (two runs writing one CSV at once each keep the other's rows)."
+    with open(f"{path}.lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
