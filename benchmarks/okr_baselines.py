@@ -22,7 +22,7 @@ p <= 0.01 after 10%/30% random substitution, deletion, insertion (seeded) and co
 prompt watermarked, inside the human text). Generated ids are saved in `<out>/ids/<method>.pt` and reused on a rerun
 (delete them to regenerate). One torch thread.
 """
-import argparse, fcntl, math, sys, time
+import argparse, fcntl, sys, time
 from contextlib import contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
