@@ -89,6 +89,20 @@ def detect_in_chunks(det, ids, P, chunk, progress):
         progress(min(i + chunk, len(ids)), o)
     return o
 
+def okr_detector(model, spec, a):
+    "(key, settings, layers, `OKRDetector`) of OKR method `spec` (okr:<layers>:<rule>:<rho>) with the run's options `a`."
+    _, layers, rule, rho = spec.split(":")
+    okr = OKRSettings(rule, float(rho), a.dead_zone)
+    key = WatermarkKey.from_seed(KEY, model.config.hidden_size, model.config.num_experts)
+    return key, okr, layers, OKRDetector(model, key, okr, layers=layers, n_null=a.okr_null, batch_size=a.batch,
+                                         p_method=a.okr_p)
+
+def okr_text_rows(spec, o, start=0):
+    "Per-text rows of OKR method `spec` from `{text kind: OKRDetectorOutput}`, texts numbered from `start`."
+    return pd.concat([pd.DataFrame(dict(
+        method=spec, text=text, idx=start + np.arange(len(r.p_value)), scored=r.num_tokens_scored, score=r.z_score,
+        p_value=r.p_value, p_exact=r.exact_p_value, opportunities=r.num_opportunities)) for text, r in o.items()])
+
 def scheme(spec, V, key=KEY):
     "(generate kwargs, detect(ids, P, mask) -> BaselineScores, detect under another key k) for a baseline `spec`."
     name, *arg = spec.split(":")
@@ -200,15 +214,10 @@ def main():
         log(f"{spec}: robustness done")
 
     def run_okr(spec):
-        _, layers, rule, rho = spec.split(":")
-        okr = OKRSettings(rule, float(rho), a.dead_zone)
-        key = WatermarkKey.from_seed(KEY, model.config.hidden_size, model.config.num_experts)
+        key, okr, layers, det = okr_detector(model, spec, a)
         wm, tg = gen(spec, key, okr, layers)
-        det = OKRDetector(model, key, okr, layers=layers, n_null=a.okr_null, batch_size=a.batch, p_method=a.okr_p)
         t, o = time.time(), {}
-        per_text = lambda o: pd.concat([pd.DataFrame(dict(
-            method=spec, text=text, idx=np.arange(len(r.p_value)), scored=r.num_tokens_scored, score=r.z_score,
-            p_value=r.p_value, p_exact=r.exact_p_value, opportunities=r.num_opportunities)) for text, r in o.items()])
+        per_text = lambda o: okr_text_rows(spec, o)
         prog = out / "progress" / f"{spec.replace(':', '_')}.csv"           # the texts scored so far, as it goes
         prog.parent.mkdir(exist_ok=True)
         def progress(name, done, r):
