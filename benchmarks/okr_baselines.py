@@ -177,7 +177,7 @@ def main():
     def per_text(spec, o):
         add_texts(out / "baselines_texts.csv", spec, pd.concat([pd.DataFrame(dict(
             method=spec, text=text, idx=np.arange(len(r.p_value)), scored=r.num_scored, score=r.score,
-            p_value=r.p_value)) for text, r in o.items()]))
+            p_value=r.p_value, command=cmd)) for text, r in o.items()]))
 
     def run_baseline(spec):
         gkw, det = scheme(spec, V)
@@ -217,7 +217,7 @@ def main():
         key, okr, layers, det = okr_detector(model, spec, a)
         wm, tg = gen(spec, key, okr, layers)
         t, o = time.time(), {}
-        per_text = lambda o: okr_text_rows(spec, o)
+        per_text = lambda o: okr_text_rows(spec, o).assign(command=cmd)
         prog = out / "progress" / f"{spec.replace(':', '_')}.csv"           # the texts scored so far, as it goes
         prog.parent.mkdir(exist_ok=True)
         def progress(name, done, r):
