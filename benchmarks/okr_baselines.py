@@ -12,8 +12,9 @@ watermark and once per method. Methods (`lab.wm_baselines`):
   exp[:<h>]           Aaronson: Gumbel-max with a keyed PRF of the previous h tokens (default 1); sum -log(1-r),
                       exact Gamma p
   okr:<layers>:<rule>:<rho>  OKR (`OKRDetector`, `--okr-null` null keys, p-value `--okr-p`)
-Per method, to `<out>/baselines.csv` (one row per method, rewritten as each finishes): TPR at p <= 0.01 and 0.001
-(analytic p-values, so both levels are read off the p-value, not an empirical threshold); FPR at the same levels on the
+Per method, to `<out>/baselines.csv` (one row per method, rewritten as each finishes; the unwatermarked and human
+reference rows are written once, each run's own go to `<out>/reference_reruns.csv`): TPR at p <= 0.01 and 0.001 (analytic
+p-values, so both levels are read off the p-value, not an empirical threshold); FPR at the same levels on the
 n unwatermarked and n human texts under the true key, and on `--null-keys` random keys x those 2n texts (the null
 "text does not depend on the key" checked with many keys on real text); perplexity of the generated tokens under the
 clean MoE over that of the unwatermarked texts; distinct-2; detection seconds per text. `<out>/robust.csv`: TPR at
@@ -21,7 +22,9 @@ p <= 0.01 after 10%/30% random substitution, deletion, insertion (seeded) and co
 prompt watermarked, inside the human text). Generated ids are saved in `<out>/ids/<method>.pt` and reused on a rerun
 (delete them to regenerate). One torch thread.
 """
-import argparse, math, sys, time
+import argparse, fcntl, sys, time
+from contextlib import contextmanager
+from dataclasses import fields, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -36,22 +39,69 @@ from libortho_nb.lab.okr_eval import edit_tokens, copy_paste
 from libortho_nb.lab.wm_baselines import (unigram_greenlist, UnigramLogitsProcessor, unigram_detect, kgw_detect,
                                           synthid_detect, EXPLogitsProcessor, exp_detect)
 from libortho_nb.okr import okr_generate
-from okr_detection import log, batched, gen_nll, distinct, ATTACKS   # benchmarks/ is on the path
+from okr_detection import log, batched, text_quality, reference_rows, ATTACKS   # benchmarks/ is on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = 2026
 
+@contextmanager
+def locked(path):
+    "Hold an exclusive lock on `path` + '.lock' (two runs writing one CSV at once each keep the other's rows)."
+    with open(f"{path}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
 def upsert(path, row, key="method"):
     "Replace the row of `path` whose `key` equals row[key] (or append it), keeping the other rows."
-    old = pd.read_csv(path) if path.exists() else pd.DataFrame()
-    if len(old) and key in old: old = old[old[key] != row[key]]
-    pd.concat([old, pd.DataFrame([row])], ignore_index=True).to_csv(path, index=False)
+    with locked(path):
+        old = pd.read_csv(path) if path.exists() else pd.DataFrame()
+        if len(old) and key in old: old = old[old[key] != row[key]]
+        pd.concat([old, pd.DataFrame([row])], ignore_index=True).to_csv(path, index=False)
 
 def add_texts(path, spec, df):
     "Replace `spec`'s per-text rows of `path` by `df` (a rerun of one method leaves the others' rows alone)."
-    old = pd.read_csv(path) if path.exists() else pd.DataFrame()
-    if len(old): old = old[old.method != spec]
-    pd.concat([old, df], ignore_index=True).to_csv(path, index=False)
+    with locked(path):
+        old = pd.read_csv(path) if path.exists() else pd.DataFrame()
+        if len(old): old = old[old.method != spec]
+        pd.concat([old, df], ignore_index=True).to_csv(path, index=False)
+
+def keep_reference(out, row):
+    "Write reference `row` (unwatermarked, human) to baselines.csv only if it has none yet; every run's goes to reference_reruns.csv."
+    path = out / "baselines.csv"
+    with locked(path): old = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    first = old[old.method == row["method"]] if len(old) else old
+    if not len(first): upsert(path, row)
+    else: row = dict(row, committed_ppl=float(first.ppl.iloc[0]), rel_diff=row["ppl"] / float(first.ppl.iloc[0]) - 1)
+    f = out / "reference_reruns.csv"
+    with locked(f):
+        pd.concat([pd.read_csv(f) if f.exists() else pd.DataFrame(), pd.DataFrame([row])]).to_csv(f, index=False)
+    if len(first): log(f"{row['method']}: this run's ppl {row['ppl']:.6f}, baselines.csv keeps {row['committed_ppl']:.6f} "
+                       f"({row['rel_diff']:+.1e})")
+
+def detect_in_chunks(det, ids, P, chunk, progress):
+    "`det(ids, prompt_len=P)` `chunk` rows at a time, concatenated; `progress(rows done, output so far)` after each."
+    outs = []
+    for i in range(0, len(ids), chunk):
+        outs.append(det(ids[i:i + chunk], prompt_len=P))
+        arrays = [f.name for f in fields(outs[0]) if isinstance(getattr(outs[0], f.name), np.ndarray)]
+        o = replace(outs[0], **{n: np.concatenate([getattr(x, n) for x in outs]) for n in arrays})
+        progress(min(i + chunk, len(ids)), o)
+    return o
+
+def okr_detector(model, spec, a):
+    "(key, settings, layers, `OKRDetector`) of OKR method `spec` (okr:<layers>:<rule>:<rho>) with the run's options `a`."
+    _, layers, rule, rho = spec.split(":")
+    okr = OKRSettings(rule, float(rho), a.dead_zone)
+    key = WatermarkKey.from_seed(KEY, model.config.hidden_size, model.config.num_experts)
+    return key, okr, layers, OKRDetector(model, key, okr, layers=layers, n_null=a.okr_null, batch_size=a.batch,
+                                         p_method=a.okr_p)
+
+def okr_text_rows(spec, o, start=0):
+    "Per-text rows of OKR method `spec` from `{text kind: OKRDetectorOutput}`, texts numbered from `start`."
+    return pd.concat([pd.DataFrame(dict(
+        method=spec, text=text, idx=start + np.arange(len(r.p_value)), scored=r.num_tokens_scored, score=r.z_score,
+        p_value=r.p_value, p_exact=r.exact_p_value, opportunities=r.num_opportunities)) for text, r in o.items()])
 
 def scheme(spec, V, key=KEY):
     "(generate kwargs, detect(ids, P, mask) -> BaselineScores, detect under another key k) for a baseline `spec`."
@@ -84,6 +134,7 @@ def main():
     ap.add_argument("--kgw-null-keys", type=int, default=4, help="KGW's detector costs ~0.5 s per text here")
     ap.add_argument("--okr-null", type=int, default=19); ap.add_argument("--okr-p", default="tail")
     ap.add_argument("--dead-zone", type=float, default=0.1)
+    ap.add_argument("--detect-chunk", type=int, default=4, help="OKR: texts per detector call (progress after each)")
     ap.add_argument("--batch", type=int, default=16); ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(1); hf_logging.set_verbosity_error()
@@ -112,19 +163,12 @@ def main():
         return ids, dt
 
     clean, _ = gen("clean")
-    nll_c = batched(lambda x, i: gen_nll(model, x, P), clean, a.batch)
-    nll_h = batched(lambda x, i: gen_nll(model, x, P), human, a.batch)
-    for name, ids, nl in (("unwatermarked", clean, nll_c), ("human", human, nll_h)):
-        upsert(out / "baselines.csv", dict(**base, method=name, ppl=math.exp(float(nl.mean())),
-                                           ppl_cost=math.exp(float(nl.mean() - nll_c.mean())) - 1,
-                                           distinct_2=distinct(ids, P, ids.shape[1] - P, 2)))
+    nll_c, refs = reference_rows(model, clean, human, P, a.batch, base)
+    for r in refs: keep_reference(out, r)
     log("clean texts ready")
     nulls = {}                                        # detection does not depend on the strength: one null per scheme
 
-    def quality(wm):
-        nll = batched(lambda x, i: gen_nll(model, x, P), wm, a.batch)
-        return dict(ppl=math.exp(float(nll.mean())), ppl_cost=math.exp(float(nll.mean() - nll_c.mean())) - 1,
-                    distinct_2=distinct(wm, P, wm.shape[1] - P, 2))
+    quality = lambda wm: text_quality(model, wm, P, a.batch, nll_c)[1]
 
     def rates(prefix, p):
         p = np.asarray(p, float)
@@ -133,7 +177,7 @@ def main():
     def per_text(spec, o):
         add_texts(out / "baselines_texts.csv", spec, pd.concat([pd.DataFrame(dict(
             method=spec, text=text, idx=np.arange(len(r.p_value)), scored=r.num_scored, score=r.score,
-            p_value=r.p_value)) for text, r in o.items()]))
+            p_value=r.p_value, command=cmd)) for text, r in o.items()]))
 
     def run_baseline(spec):
         gkw, det = scheme(spec, V)
@@ -170,18 +214,21 @@ def main():
         log(f"{spec}: robustness done")
 
     def run_okr(spec):
-        _, layers, rule, rho = spec.split(":")
-        okr = OKRSettings(rule, float(rho), a.dead_zone)
-        key = WatermarkKey.from_seed(KEY, model.config.hidden_size, model.config.num_experts)
+        key, okr, layers, det = okr_detector(model, spec, a)
         wm, tg = gen(spec, key, okr, layers)
-        det = OKRDetector(model, key, okr, layers=layers, n_null=a.okr_null, batch_size=a.batch, p_method=a.okr_p)
-        t = time.time()
-        o = {name: det(ids, prompt_len=P) for name, ids in (("wm", wm), ("unwatermarked", clean), ("human", human))}
+        t, o = time.time(), {}
+        per_text = lambda o: okr_text_rows(spec, o).assign(command=cmd)
+        prog = out / "progress" / f"{spec.replace(':', '_')}.csv"           # the texts scored so far, as it goes
+        prog.parent.mkdir(exist_ok=True)
+        def progress(name, done, r):
+            per_text({**o, name: r}).to_csv(prog, index=False)
+            log(f"{spec}: {name} {done}/{a.n} texts detected, {time.time() - t:.0f} s")
+        for name, ids in (("wm", wm), ("unwatermarked", clean), ("human", human)):
+            o[name] = detect_in_chunks(det, ids, P, a.detect_chunk, lambda done, r: progress(name, done, r))
         td = (time.time() - t) / (3 * a.n)
         w, cl, hu = o["wm"], o["unwatermarked"], o["human"]
-        add_texts(out / "baselines_texts.csv", spec, pd.concat([pd.DataFrame(dict(
-            method=spec, text=text, idx=np.arange(a.n), scored=r.num_tokens_scored, score=r.z_score, p_value=r.p_value,
-            p_exact=r.exact_p_value, opportunities=r.num_opportunities)) for text, r in o.items()]))
+        add_texts(out / "baselines_texts.csv", spec, per_text(o))
+        prog.unlink()
         row = dict(**base, method=spec, **quality(wm), **rates("tpr", w.p_value), **rates("fpr_unwm", cl.p_value),
                    **rates("fpr_human", hu.p_value), okr_null_keys=a.okr_null, p_values=f"okr {a.okr_p}",
                    tpr_exact_p01=float(np.mean(w.exact_p_value <= 0.01)),

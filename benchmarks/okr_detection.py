@@ -46,6 +46,20 @@ def distinct(ids, P, L, n):
     w = ids[:, P:P + L].unfold(1, n, 1)
     return float(np.mean([len(set(map(tuple, r.tolist()))) / r.shape[0] for r in w]))
 
+def text_quality(model, ids, P, bs, nll_ref=None):
+    "Per-token NLL `[B, T - P]` of `ids`' generated tokens under the clean `model`, and their perplexity, cost against `nll_ref` (None: `ids` are the reference) and distinct-2."
+    nll = batched(lambda x, i: gen_nll(model, x, P), ids, bs)
+    ref = nll if nll_ref is None else nll_ref
+    return nll, dict(ppl=math.exp(float(nll.mean())), ppl_cost=math.exp(float(nll.mean() - ref.mean())) - 1,
+                     distinct_2=distinct(ids, P, ids.shape[1] - P, 2))
+
+def reference_rows(model, clean, human, P, bs, base):
+    "NLL of the unwatermarked texts and the rows of the two references, unwatermarked and human: `text_quality` each against the unwatermarked texts."
+    nll_c, q = text_quality(model, clean, P, bs)
+    rows = [dict(**base, method="unwatermarked", **q),
+            dict(**base, method="human", **text_quality(model, human, P, bs, nll_c)[1])]
+    return nll_c, rows
+
 def kgw_detector(model, wc):
     cfg = model.config.__class__.from_dict(model.config.to_dict())
     cfg.bos_token_id = cfg.vocab_size        # transformers' detector compares ids to bos_token_id and fails on None; no byte equals 256

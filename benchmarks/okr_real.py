@@ -15,7 +15,7 @@ Writes `<out>/summary.csv` (one row per method, appended as each finishes), `<ou
 ~13 min at the defaults (generation ~15 tokens/s at batch 16; detection ~8 s per text with 99 null keys); the all-layer
 detection runs one forward per null key and is the slowest by far.
 """
-import argparse, math, sys, time
+import argparse, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from libortho_nb.okr import WatermarkKey, OKRSettings, okr_generate
 from libortho_nb.detector import OKRDetector
 from libortho_nb.lab.real import real_text, token_batches, load_smollm2, perplexity
 from libortho_nb.lab.real_moe import MoEficationSettings, load_moe, moe_name, router_stats
-from okr_detection import log, batched, gen_nll, distinct   # benchmarks/ is on the path when a script there runs
+from okr_detection import log, batched, text_quality, reference_rows   # benchmarks/ is on the path when a script there runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,18 +82,14 @@ def main():
     pd.DataFrame([dict(**base, what="clean generation", batch=a.batch, seconds=round(dt, 1),
                                    tokens_per_s=round(a.n * N / dt, 1))]).to_csv(out / "speed.csv", index=False)
     log(f"clean generated: {a.n * N / dt:.1f} tokens/s (batch {a.batch}, one thread)")
-    nll_c = batched(lambda x, i: gen_nll(model, x, P), clean, a.batch)
-    nll_h = batched(lambda x, i: gen_nll(model, x, P), human, a.batch)
-    for name, ids, nl in (("unwatermarked", clean, nll_c), ("human", human, nll_h)):
-        summary(out / "summary.csv", dict(**base, method=name, ppl=math.exp(float(nl.mean())),
-                                         ppl_cost=math.exp(float(nl.mean() - nll_c.mean())) - 1,
-                                         distinct_2=distinct(ids, P, ids.shape[1] - P, 2)))
+    nll_c, refs = reference_rows(model, clean, human, P, a.batch, base)
+    for r in refs: summary(out / "summary.csv", r)
 
     def run_okr(c):
         layers, rule, rho = c.split(":")
         okr = OKRSettings(rule, float(rho), a.dead_zone)
         t = time.time(); wm = gen(key, okr, layers); tg = time.time() - t
-        nll = batched(lambda x, i: gen_nll(model, x, P), wm, a.batch)
+        q = text_quality(model, wm, P, a.batch, nll_c)[1]
         M = a.null if layers == "last" else a.null_all
         det = OKRDetector(model, key, okr, layers=layers, n_null=M, batch_size=a.batch)
         t = time.time(); o = {name: det(ids, prompt_len=P) for name, ids in (("okr", wm), ("unwatermarked", clean),
@@ -106,8 +102,7 @@ def main():
                                                              header=not (out / "texts.csv").exists(), index=False)
         w, cl, hu = o["okr"], o["unwatermarked"], o["human"]
         summary(out / "summary.csv", dict(
-            **base, method=f"okr {c}", null_keys=M, ppl=math.exp(float(nll.mean())),
-            ppl_cost=math.exp(float(nll.mean() - nll_c.mean())) - 1, distinct_2=distinct(wm, P, wm.shape[1] - P, 2),
+            **base, method=f"okr {c}", null_keys=M, **q,
             tpr_p01_exact=float((w.exact_p_value <= 0.01).mean()), tpr_p01_tail=float((w.tail_p_value <= 0.01).mean()),
             fpr_p01_exact_unwm=float((cl.exact_p_value <= 0.01).mean()), fpr_p01_exact_human=float((hu.exact_p_value <= 0.01).mean()),
             fpr_p01_tail_unwm=float((cl.tail_p_value <= 0.01).mean()), fpr_p01_tail_human=float((hu.tail_p_value <= 0.01).mean()),
@@ -117,25 +112,23 @@ def main():
             gen_seconds=round(tg, 1), detect_seconds_per_text=round(td / (3 * a.n), 2)))
         log(f"OKR {c}: TPR@p<=0.01 exact {np.mean(w.exact_p_value <= 0.01):.2f} tail {np.mean(w.tail_p_value <= 0.01):.2f}; "
             f"FPR unwm {np.mean(cl.exact_p_value <= 0.01):.2f} human {np.mean(hu.exact_p_value <= 0.01):.2f}; "
-            f"opp/token {w.num_opportunities.sum() / w.num_tokens_scored.sum():.3f}; ppl cost "
-            f"{math.exp(float(nll.mean() - nll_c.mean())) - 1:+.3f}; gen {tg:.0f}s detect {td:.0f}s")
+            f"opp/token {w.num_opportunities.sum() / w.num_tokens_scored.sum():.3f}; ppl cost {q['ppl_cost']:+.3f}; "
+            f"gen {tg:.0f}s detect {td:.0f}s")
 
     def run_kgw(b):
         wc = WatermarkingConfig(bias=b, greenlist_ratio=0.25, seeding_scheme="lefthash")
         kg = gen(watermarking_config=wc)
-        nll = batched(lambda x, i: gen_nll(model, x, P), kg, a.batch)
+        q = text_quality(model, kg, P, a.batch, nll_c)[1]
         kdet = WatermarkDetector(model.config, "cpu", wc, ignore_repeated_ngrams=True)
         o = {name: kdet(ids[:, P - 1:], return_dict=True) for name, ids in (("kgw", kg), ("unwatermarked", clean),
                                                                             ("human", human))}
         summary(out / "summary.csv", dict(
-            **base, method=f"kgw bias {b}", ppl=math.exp(float(nll.mean())),
-            ppl_cost=math.exp(float(nll.mean() - nll_c.mean())) - 1, distinct_2=distinct(kg, P, kg.shape[1] - P, 2),
+            **base, method=f"kgw bias {b}", **q,
             tpr_p01_exact=float((o["kgw"].p_value <= 0.01).mean()),
             fpr_p01_exact_unwm=float((o["unwatermarked"].p_value <= 0.01).mean()),
             fpr_p01_exact_human=float((o["human"].p_value <= 0.01).mean()), median_z=float(np.median(o["kgw"].z_score)),
             median_z_unwm=float(np.median(o["unwatermarked"].z_score)), median_z_human=float(np.median(o["human"].z_score))))
-        log(f"KGW bias {b}: TPR@p<=0.01 {np.mean(o['kgw'].p_value <= 0.01):.2f}; ppl cost "
-            f"{math.exp(float(nll.mean() - nll_c.mean())) - 1:+.3f}")
+        log(f"KGW bias {b}: TPR@p<=0.01 {np.mean(o['kgw'].p_value <= 0.01):.2f}; ppl cost {q['ppl_cost']:+.3f}")
     if (out / "texts.csv").exists(): (out / "texts.csv").unlink()
     for c in [c for c in a.configs if c.startswith("last:")]: run_okr(c)
     for b in a.kgw: run_kgw(b)                     # before the all-layer configs, whose detection is the slowest

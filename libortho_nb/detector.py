@@ -5,6 +5,7 @@
 # %% ../nbs/11_detector.ipynb #ad56d244
 from __future__ import annotations
 import hashlib, inspect, math, numbers
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 import numpy as np
@@ -12,15 +13,16 @@ import torch
 from torch import nn
 from fastcore.basics import patch, store_attr
 from .checks import check_choice, check_int, check_real
-from .okr import (WatermarkKey, OKRSettings, okr_settings, ROUTERS, key_scores, safe_set,
+from .okr import (find_routers, WatermarkKey, OKRSettings, okr_settings, ROUTERS, key_scores, safe_set,
                              keyed_selection,
                              keyed_routers, apply_okr, remove_okr, last_moe, okr_target, check_token_ids,
                              decoder_layers)
 
 # %% auto #0
-__all__ = ['P_METHODS', 'STATISTICS', 'null_keys', 'scored_tokens', 'token_divergences', 'last_layer_llr', 'teacher_forced_llr',
-           'OKRDetectorOutput', 'random_key_pvalue', 'tail_pvalue', 'OKRDetector', 'TokenScores', 'KeySums', 'key_sums',
-           'key_statistic', 'window_spans', 'detection_output']
+__all__ = ['P_METHODS', 'STATISTICS', 'null_keys', 'scored_tokens', 'token_divergences', 'last_layer_llr', 'target_logprobs',
+           'teacher_forced_llr', 'OKRDetectorOutput', 'random_key_pvalue', 'tail_pvalue', 'OKRDetector', 'TokenScores',
+           'first_keyed_layer', 'clean_and_prefix', 'reuse_prefix', 'KeySums', 'key_sums', 'key_statistic',
+           'window_spans', 'detection_output']
 
 # %% ../nbs/11_detector.ipynb #9b17099f
 def _check_key(model, key):
@@ -224,6 +226,21 @@ def last_layer_llr(model: nn.Module, # a clean (OKR not applied) MoE causal LM
         changed_all[i] = changed
     return llr, kl, var, opportunity, changed_all
 
+# %% ../nbs/11_detector.ipynb #c1ea41b0
+@torch.no_grad()
+def target_logprobs(model: nn.Module, # the MoE causal LM, as it routes now
+                   input_ids: torch.Tensor, # `[B, T]`
+                   scored: torch.Tensor, # bool `[B, T]` targets to score
+                   attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded
+                  ) -> torch.Tensor:
+    "`[n, V]` float32 log-probabilities of the next token at the position before each scored target: one forward."
+    dev = next(model.parameters()).device
+    ids, sc = input_ids.to(dev), scored.to(dev)
+    ctx = torch.zeros_like(sc)
+    ctx[:, :-1] = sc[:, 1:]
+    am = None if attention_mask is None else attention_mask.to(dev)
+    return model(input_ids=ids, attention_mask=am, use_cache=False).logits[ctx].float().log_softmax(-1)
+
 # %% ../nbs/11_detector.ipynb #ec9607cc
 @torch.no_grad()
 def teacher_forced_llr(model: nn.Module, # a clean MoE causal LM
@@ -233,6 +250,7 @@ def teacher_forced_llr(model: nn.Module, # a clean MoE causal LM
                        settings: OKRSettings, # the generator's settings
                        layers: str="last", # "last": key the last MoE layer only; "all": every MoE layer
                        attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded
+                       clean: torch.Tensor|None=None, # `[n, V]` the clean forward's `target_logprobs`, if already run
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     "`llr`, `kl`, `var` `[n]` at the scored targets (`token_divergences`) from a keyed (`apply_okr`) and a clean forward, and where any keyed layer had an opportunity `[n]`."
     target = okr_target(model, layers)
@@ -241,13 +259,10 @@ def teacher_forced_llr(model: nn.Module, # a clean MoE causal LM
     am = None if attention_mask is None else attention_mask.to(dev)
     ctx = torch.zeros_like(sc)
     ctx[:, :-1] = sc[:, 1:]
-    def lp():
-        # [n, V]
-        return model(input_ids=ids, attention_mask=am, use_cache=False).logits[ctx].float().log_softmax(-1)
-    clean = lp()
+    if clean is None: clean = target_logprobs(model, ids, sc, am)
     keyed_r = apply_okr(target, key, settings, record_tokens=True)
     try:
-        keyed = lp()
+        keyed = target_logprobs(model, ids, sc, am)                                   # the model is keyed now
         # [n] any keyed layer had a choice
         opp = torch.stack([r.history[-1][0].view(ids.shape) for r in keyed_r.values()]).any(0)[ctx]
     finally: remove_okr(target)
@@ -345,6 +360,43 @@ class TokenScores(NamedTuple):
     scored: torch.Tensor
     opportunity: torch.Tensor
 
+# %% ../nbs/11_detector.ipynb #c1ea41b4
+def first_keyed_layer(model: nn.Module, # a transformers MoE causal LM
+                     ) -> int:
+    "Index of the first decoder layer (`model.base_model.layers`) holding a router; 0 when the layers are not found."
+    layers = getattr(model.base_model, "layers", None)
+    if layers is None: return 0
+    routers = {id(r) for r in find_routers(model).values()}
+    return next((i for i, l in enumerate(layers) if any(id(m) in routers for m in l.modules())), 0)
+
+# %% ../nbs/11_detector.ipynb #c1ea41b5
+@torch.no_grad()
+def clean_and_prefix(model: nn.Module, # a clean MoE causal LM
+                     input_ids: torch.Tensor, # `[B, T]`
+                     scored: torch.Tensor, # bool `[B, T]` targets to score
+                     attention_mask: torch.Tensor|None=None, # `[B, T]`, right-padded
+                    ) -> tuple[torch.Tensor, list]:
+    "`target_logprobs` of one clean forward, and the outputs of the decoder layers before `first_keyed_layer` in it."
+    layers = getattr(model.base_model, "layers", [])
+    outs = [None] * first_keyed_layer(model)
+    hooks = [layers[i].register_forward_hook(lambda m, a, o, i=i: outs.__setitem__(i, o)) for i in range(len(outs))]
+    try: clean = target_logprobs(model, input_ids, scored, attention_mask)
+    finally:
+        for h in hooks: h.remove()
+    return clean, outs
+
+# %% ../nbs/11_detector.ipynb #c1ea41b6
+@contextmanager
+def reuse_prefix(model: nn.Module, # the model `clean_and_prefix` ran
+                 outs: list, # its prefix outputs, for the very ids every forward inside will run
+                ):
+    "Inside, the decoder layers before the first router return `outs` instead of running: forwards of other ids are wrong."
+    layers = getattr(model.base_model, "layers", [])
+    for i, o in enumerate(outs): layers[i].forward = lambda *a, o=o, **k: o
+    try: yield
+    finally:
+        for i in range(len(outs)): del layers[i].forward
+
 # %% ../nbs/11_detector.ipynb #3b3adb9b
 @patch
 def _score_window(self: OKRDetector, keys, ids, sc, m):
@@ -352,7 +404,11 @@ def _score_window(self: OKRDetector, keys, ids, sc, m):
     if self.layers == "last":
         *lkv, o, _ = last_layer_llr(self.model, keys, ids, sc, self.settings, attention_mask=m)
         return *lkv, o
-    res = [teacher_forced_llr(self.model, k, ids, sc, self.settings, layers="all", attention_mask=m) for k in keys]
+    # every key's keyed forward is compared with the same clean one, and reuses its key-free layers
+    clean, prefix = clean_and_prefix(self.model, ids, sc, m)
+    with reuse_prefix(self.model, prefix):
+        res = [teacher_forced_llr(self.model, k, ids, sc, self.settings, layers="all", attention_mask=m, clean=clean)
+               for k in keys]
     return *[torch.stack([r[j] for r in res]) for j in range(3)], res[0][3]
 
 # %% ../nbs/11_detector.ipynb #d3ec0a05
