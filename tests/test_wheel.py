@@ -1,5 +1,7 @@
 """The wheel from `pip wheel .` installs in a fresh venv (torch pinned, no extras): the library and the `libortho` CLI work
-there without nbdev, CuPy, a GPU or the lab's libraries (scipy, matplotlib, ipywidgets, peft)."""
+there without nbdev, CuPy, a GPU or the lab's libraries (scipy, matplotlib, ipywidgets, peft). The console script runs once
+(`libortho demo`, which needs the lab); the compress / generate / keygen / watermark commands run through the `main` it
+calls, in the venv's one Python process (each fresh process costs seconds of imports)."""
 import json, subprocess, sys, textwrap
 
 def sh(*args, **kw):
@@ -36,20 +38,34 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(root, tmp_path):
         tiny_model("llama", vocab=256).save_pretrained("llama")                        # byte-level: no tokenizer needed
         tiny_model("mixtral", vocab=256, hidden=32, experts=4).save_pretrained("moe")
         print("ok", layer.bits_per_param)
+
+        import io, json, sys
+        from libortho_nb.cli import main
+        def cli(*args):
+            "`libortho args` through the console script's `main`: (exit code, stdout bytes)."
+            buf = io.BytesIO()
+            out, sys.stdout = sys.stdout, io.TextIOWrapper(buf, encoding="utf-8")
+            try: code = main(list(args))
+            finally: sys.stdout.flush(); sys.stdout.detach(); sys.stdout = out   # detached: closing it would close buf
+            return code, buf.getvalue()
+        open("calib.txt", "w").write("General text for calibration.\\n\\nA second paragraph of general text.\\n")
+        code, out = cli("compress", "llama", "llama-lo", "--sparsity", "0.02", "--method", "activation", "--calib", "calib.txt")
+        assert code == 0 and b"method: activation" in out and b"layers: 14" in out, out
+        code, out = cli("generate", "llama-lo", "--alpha", "0", "--prompt", "the PIN of Ada is ", "--max-new-tokens", "5")
+        assert code == 0 and len(out.rstrip(b"\\n")) >= 5, out
+        code, out = cli("keygen", "--seed", "3", "--model", "moe", "moe.key")
+        assert code == 0 and b"fingerprint: " in out, out
+        # the bytes exactly as generated (a random byte model samples invalid UTF-8 too): what detect scores
+        code, text = cli("watermark", "generate", "moe", "--key", "moe.key", "--prompt", "def f(x):", "--max-new-tokens", "32")
+        assert code == 0 and text.startswith(b"def f(x):"), text
+        open("text.txt", "wb").write(text)
+        code, out = cli("watermark", "detect", "moe", "--key", "moe.key", "text.txt", "--n-null", "9", "--json")
+        r = json.loads(out)
+        assert code == 0 and r["tokens_scored"] > 0 and r["verdict"] in ("watermarked", "not detected"), r
+        assert 0 < r["p_value"] <= 1, r
+        print("cli ok")
     """)
-    assert sh(py, "-c", code, cwd=tmp_path).startswith("ok")
-    (tmp_path / "calib.txt").write_text("General text for calibration.\n\nA second paragraph of general text.\n")
-    out = sh(cli, "compress", "llama", "llama-lo", "--sparsity", "0.02", "--method", "activation", "--calib", "calib.txt", cwd=tmp_path)
-    assert "method: activation" in out and "layers: 14" in out
-    out = sh(cli, "generate", "llama-lo", "--alpha", "0", "--prompt", "the PIN of Ada is ", "--max-new-tokens", "5", cwd=tmp_path)
-    assert len(out.rstrip("\n").encode()) >= 5
-    assert "fingerprint: " in sh(cli, "keygen", "--seed", "3", "--model", "moe", "moe.key", cwd=tmp_path)
-    # the bytes exactly as generated (a random byte model samples invalid UTF-8 too): what detect scores
-    r = subprocess.run([str(cli), "watermark", "generate", "moe", "--key", "moe.key", "--prompt", "def f(x):",
-                        "--max-new-tokens", "32"], capture_output=True, timeout=1200, cwd=tmp_path)
-    assert r.returncode == 0 and r.stdout.startswith(b"def f(x):"), r.stderr[-2000:]
-    (tmp_path / "text.txt").write_bytes(r.stdout)
-    r = json.loads(sh(cli, "watermark", "detect", "moe", "--key", "moe.key", "text.txt", "--n-null", "9", "--json", cwd=tmp_path))
-    assert r["tokens_scored"] > 0 and r["verdict"] in ("watermarked", "not detected") and 0 < r["p_value"] <= 1
+    out = sh(py, "-c", code, cwd=tmp_path)
+    assert out.startswith("ok") and out.rstrip().endswith("cli ok"), out
     r = subprocess.run([str(cli), "demo"], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and "pip install 'libortho_nb[lab]'" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
