@@ -297,10 +297,16 @@ def bits(model):
     return sum(l.bits_per_param * l.in_features * l.out_features for l in ls) / sum(l.in_features * l.out_features for l in ls)
 
 
-def passes(quick):
+def passes(quick, kind="full"):
     "`(methods, mode, sparsities, alphas)` in priority order (both ends of the dial first); each pass is resumable."
     if quick: return [(("delta",), "revert", (0.01,), (0.0, 1.0))]
     ends, half = (0.0, 1.0), (0.5,)
+    if kind == "lora":                                                  # the LoRA fine-tune's order (s26)
+        return ["negation",
+                (("delta",), "revert", (0.01, 0.05), ends),
+                (("random", "delta_fisher"), "revert", (0.05,), ends),
+                (("delta",), "revert", (0.05,), half),
+                (("delta_fisher", "random"), "revert", (0.01,), ends)]
     return ["negation",
             (("delta",), "revert", (0.01, 0.05), ends),
             (("delta_fisher", "random"), "revert", (0.01, 0.05), ends),
@@ -438,7 +444,7 @@ def main(argv=None):
     d = baselines()
     int4 = d[d.finetune == key].set_index("model").loc[int4_name]
     data = dict(calib=calib, reference=base)
-    for ps in passes(a.quick):
+    for ps in passes(a.quick, a.kind):
         if ps == "negation":
             if a.no_negation or (key, gs, cv, "negation", "revert", 1.0, 0.0) in have(): continue
             t = time.time()

@@ -1,13 +1,18 @@
-"""Mode `revert` against `residual` and `outlier` after FULL fine-tuning, on the committed byte-level models (issue 14).
+"""Mode `revert` against `residual` and `outlier` after full or LoRA fine-tuning, on the committed byte-level models (issue 14).
 
     OMP_NUM_THREADS=1 python benchmarks/privacy_revert.py            # ~50 min on one shared thread
     OMP_NUM_THREADS=1 python benchmarks/privacy_revert.py --methods delta --modes revert --sparsities 0.2 0.5   # the way to negation
+    OMP_NUM_THREADS=1 python benchmarks/privacy_revert.py --kind lora --modes revert --contrastive \
+        --sparsities 0.005 0.01 0.02 0.05 --alphas 0 1 0.5          # the LoRA canaries (models/llama-canaries-lora)
 
-Writes results/privacy/revert_full.csv (appending; rerunning skips the rows already measured) and
-results/privacy/revert_baselines_full.csv. The same metrics as benchmarks/privacy_grid.py (200 candidates per canary,
-32,768 held-out bytes), plus `domain_bpb`: bits per byte on the fine-tuning's general documents (the first
-`PLANT_SETUP.general_docs` of the corpus's training split, which the fine-tune trained on and the base had seen too: the
-byte-level fine-tune has no held-out domain of its own).
+Writes results/privacy/revert_{kind}.csv (appending; rerunning skips the rows already measured) and
+results/privacy/revert_baselines_{kind}.csv. `--kind lora`: the merged LoRA fine-tune (W_before + BA on every linear
+of every block) against the same base, `llama-base`, so revert puts the selected entries of BA back to zero; the
+LoRA plant mixed in the same `PLANT_SETUP.general_docs` documents, so `domain_bpb` is measured on the same text.
+The same metrics as benchmarks/privacy_grid.py (200 candidates per canary, 32,768 held-out bytes), plus `domain_bpb`:
+bits per byte on the fine-tuning's general documents (the first `PLANT_SETUP.general_docs` of the corpus's training
+split, which the fine-tune trained on and the base had seen too: the byte-level fine-tune has no held-out domain of its
+own).
 
 Selectors: delta, delta_fisher (delta^2 over the floored general Fisher), random (the control); contrastive with
 --contrastive. Controls: INT4 of the fine-tuned model (residual at alpha=0), random selection, and task-vector negation:
@@ -32,6 +37,7 @@ ALL = 1 - 1e-9                                                           # round
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kind", choices=("full", "lora"), default="full", help="which committed fine-tune")
     p.add_argument("--sparsities", nargs="*", type=float, default=[0.01, 0.05])
     p.add_argument("--alphas", nargs="*", type=float, default=[0.0, 1.0])
     p.add_argument("--methods", nargs="*", default=["delta", "delta_fisher", "random"])
@@ -44,11 +50,11 @@ def main(argv=None):
     torch.set_num_threads(1)
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    ft, base, canaries, calib, private, _, held = setup("full")
+    ft, base, canaries, calib, private, _, held = setup(a.kind)
     train_txt, _ = split_corpus(stdlib_corpus())
     domain = encode_bytes(train_txt[:PLANT_SETUP.general_docs])
     kw = dict(n_candidates=a.n_candidates, held_tokens=a.held_tokens, domain_stream=domain)
-    bl = a.out / "revert_baselines_full.csv"
+    bl = a.out / f"revert_baselines_{a.kind}.csv"
     if not bl.exists():
         int4 = convert(copy.deepcopy(ft), 0.0, mode="residual", group_size=64, progress=False)
         rows = [dict(model=n, **privacy_metrics(m, canaries, held, **kw)) for n, m in (("ft", ft), ("floor", base),
@@ -59,7 +65,7 @@ def main(argv=None):
     data = dict(calib=calib, private=private, reference=base)
     sels = {m: selection(ft, m, **{k: data[k] for k in METHOD_NEEDS[m]}, progress=False) for m in methods}
     print(f"selections: {time.time() - t0:.0f} s", flush=True)
-    grid = a.out / "revert_full.csv"
+    grid = a.out / f"revert_{a.kind}.csv"
     done = pd.read_csv(grid) if grid.exists() else pd.DataFrame(columns=["method", "mode", "sparsity", "alpha"])
     # task-vector negation of every converted layer: revert with everything selected (the selector does not matter)
     for al in a.alphas:
