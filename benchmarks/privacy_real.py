@@ -22,11 +22,14 @@ How it is made (every choice, stated):
   warm-up then cosine); embeddings (tied to lm_head), norms and the other blocks are frozen, so the converted layers hold
   the whole change and negating every entry returns the model before, within INT4. LoRA (`--kind lora`): peft, r=16,
   alpha=32, on every linear of every block (the lab's `LORA_TARGETS`), merged after training.
-- Two full fine-tunes (`--plant`): `old` (`OLD_PLANT`, the first run: canary documents mixed into the news stream,
+- Three full fine-tunes (`--plant`): `old` (`OLD_PLANT`, the first run: canary documents mixed into the news stream,
   80 steps, lr 1e-3) extracted 0 of 8 canaries; `bound` (`PLANT`, the default) cuts `canary_rows` of each batch's rows
   from a stream of the canary documents alone (the rest from the news), at a higher lr, chosen by the probes
   (`--probe --probe-every N --set field=value ...`: greedy extraction during the fine-tune, one row per probe in
-  results/privacy/real_probes.csv). Every CSV row carries `finetune`, the settings' hash (`settings_key`).
+  results/privacy/real_probes.csv); it binds the canaries but makes held-out news worse. `gain` (`GAIN`) cuts 3 rows
+  of 8 from the canaries, at lr 2e-3 for 60 steps with the gradient norm clipped to 1, so that the fine-tune's gain on
+  its domain can be judged. Every CSV row carries `finetune`, the settings' hash (`settings_key`).
+- Two runs may append to one CSV at once (e.g. two Bases, `--group-size`): every write holds `<csv>.lock`.
 - The fine-tuned weights that changed are saved under ~/.cache/libortho_nb/privacy_real/ (not committed), keyed by the
   settings, and reused.
 - Extraction: greedy decoding of the secret's token count after the prefix reproduces the secret's text. Exposure:
@@ -46,7 +49,8 @@ How it is made (every choice, stated):
 - Controls: INT4 of the fine-tuned model (residual at alpha 0), random selection, and task-vector negation (`negation`:
   revert with every entry selected), next to the model before fine-tuning (`floor`).
 """
-import argparse, copy, hashlib, json, math, random, sys, tempfile, time
+import argparse, copy, fcntl, hashlib, json, math, random, sys, tempfile, time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import pandas as pd
@@ -78,6 +82,7 @@ class RealPlant:
     lora_alpha: int = 32
     seed: int = 0
     canary_rows: int = 0     # rows of each batch cut from a stream of canary documents alone (0: canaries mixed in)
+    clip: float = 0.0        # clip the trained parameters' gradient norm to this before each step (0: no clipping)
 
 
 # The first fine-tune (issue 14, s24): it extracted 0 of 8 canaries. Its rows stay in the CSVs under its key.
@@ -86,7 +91,10 @@ OLD_PLANT = RealPlant()
 PLANT = RealPlant(canary_rows=5, steps=40, warmup=4, lr=3e-3)
 # A probe at lr 2e-3: 6 of 8 extracted, but it too made the held-out news worse than the model before it.
 BOUND_LR2 = RealPlant(canary_rows=5, steps=40, warmup=4, lr=2e-3)
-PLANTS = dict(old=OLD_PLANT, bound=PLANT, bound_lr2e3=BOUND_LR2)
+# The fine-tune that binds the canaries and gains on its domain (s27): fewer canary rows (3 of 8), a lower lr, more
+# steps, and the gradient norm clipped to 1 (the bound plant's lr 3e-3 without clipping made held-out news worse).
+GAIN = RealPlant(canary_rows=3, steps=60, warmup=6, lr=2e-3, clip=1.0)
+PLANTS = dict(old=OLD_PLANT, bound=PLANT, bound_lr2e3=BOUND_LR2, gain=GAIN)
 
 
 @dataclass(frozen=True)
@@ -222,10 +230,12 @@ def finetune(base, tok, kind, s, log=print, probe_every=0):
         for g in opt.param_groups: g["lr"] = s.lr * sched(i)
         loss = model(input_ids=x, labels=x).loss
         loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(ps, s.clip if s.clip else math.inf).item()   # the norm before clipping
         opt.step()
         opt.zero_grad(set_to_none=True)
         hist.append(dict(step=i + 1, loss=loss.item(), lr=s.lr * sched(i), seconds=time.perf_counter() - t0,
-                         canary_seen_min=seen.min().item(), canary_seen_mean=seen.double().mean().item()))
+                         canary_seen_min=seen.min().item(), canary_seen_mean=seen.double().mean().item(),
+                         grad_norm=gnorm))
         if probe_every and ((i + 1) % probe_every == 0 or i + 1 == s.steps):
             rate, outs = extraction_now(model, tok, canaries)
             hist[-1]["extraction"] = rate
@@ -239,7 +249,7 @@ def finetune(base, tok, kind, s, log=print, probe_every=0):
 
 def settings_key(kind, s):
     "Hash of the settings; fields added after the first fine-tune count only when they leave their default."
-    d, new = asdict(s), {"canary_rows": 0}
+    d, new = asdict(s), {"canary_rows": 0, "clip": 0.0}
     d = {k: v for k, v in d.items() if k not in new or v != new[k]}
     return hashlib.sha256(json.dumps(dict(kind=kind, **d), sort_keys=True).encode()).hexdigest()[:12]
 
@@ -290,6 +300,22 @@ def fine_tuned(base, tok, kind, s, cache, log=print, probe_every=0):
     return model, hist
 
 
+@contextmanager
+def locked(path):
+    "Hold an exclusive lock on `path` + '.lock' while a CSV is read and rewritten (two runs append to one CSV)."
+    with open(f"{path}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def append(path, row):
+    "Append `row` (a dict) to the CSV at `path` under its lock, keeping every row another run wrote meanwhile."
+    with locked(path):
+        old = pd.read_csv(path) if path.exists() else pd.DataFrame()
+        pd.concat([old, pd.DataFrame([row])]).to_csv(path, index=False)
+
+
 def bits(model):
     "Stored bits per converted parameter over every OrthoLinear."
     from libortho_nb.engine import ortho_layers
@@ -297,10 +323,19 @@ def bits(model):
     return sum(l.bits_per_param * l.in_features * l.out_features for l in ls) / sum(l.in_features * l.out_features for l in ls)
 
 
-def passes(quick, kind="full"):
+SELECTORS = ("delta", "delta_fisher", "contrastive", "random")
+MODES = ("revert", "outlier", "residual")
+SPARSITIES = (0.01, 0.05, 0.005, 0.02)
+
+
+def passes(quick, kind="full", plant="bound"):
     "`(methods, mode, sparsities, alphas)` in priority order (both ends of the dial first); each pass is resumable."
     if quick: return [(("delta",), "revert", (0.01,), (0.0, 1.0))]
     ends, half = (0.0, 1.0), (0.5,)
+    if plant == "gain":                                                 # the whole grid the issue lists (s27)
+        return ["negation", *[((m,), mode, (sp,), als) for als in (ends, half) for mode in MODES for sp in SPARSITIES
+                              for m in SELECTORS],
+                (("delta", "delta_fisher"), "revert", (0.1, 0.2), ends + half)]   # past the list: where revert kills
     if kind == "lora":                                                  # the LoRA fine-tune's order (s26)
         return ["negation",
                 (("delta",), "revert", (0.01, 0.05), ends),
@@ -335,8 +370,11 @@ def main(argv=None):
     p.add_argument("--no-negation", action="store_true", help="leave the negation row out of this run")
     p.add_argument("--converted", choices=("all", "trained"), default="all",
                    help="the grid converts every linear of the 30 blocks, or only the trained blocks' (full fine-tune)")
+    p.add_argument("--modes", nargs="*", choices=MODES, default=list(MODES), help="measure only these modes' rows")
+    p.add_argument("--methods", nargs="*", choices=SELECTORS, default=list(SELECTORS), help="only these selectors' rows")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; s_per_step is measured with these)")
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     hf_logging.set_verbosity_error()
     from libortho_nb.engine import selection, convert, set_alpha, ortho_layers, METHOD_NEEDS
     from libortho_nb.lab.canaries import make_canaries
@@ -375,7 +413,7 @@ def main(argv=None):
     fh = out / f"real_finetune_{a.kind}.csv"
     old = pd.read_csv(fh) if fh.exists() else pd.DataFrame(columns=["finetune"])
     if key not in set(old.finetune):
-        pd.concat([old, hist.assign(finetune=key)]).to_csv(fh, index=False)
+        with locked(fh): pd.concat([pd.read_csv(fh) if fh.exists() else old[:0], hist.assign(finetune=key)]).to_csv(fh, index=False)
     if a.probe:
         if "extraction" not in hist: raise SystemExit(f"{key} was cached without probes: rerun with --probe-every")
         pr = out / "real_probes.csv"
@@ -385,8 +423,7 @@ def main(argv=None):
                    canary_seen_min=hist.canary_seen_min.iloc[-1],
                    extraction_by_step=" ".join(f"{int(r.step)}:{r.extraction:.3f}" for r in probes.itertuples()),
                    extraction_end=probes.extraction.iloc[-1])
-        old = pd.read_csv(pr) if pr.exists() else pd.DataFrame()
-        pd.concat([old, pd.DataFrame([row])]).to_csv(pr, index=False)
+        append(pr, row)
         log(f"probe {row}")
         return 0
     m = lambda model: metrics(model, tok, canaries, general, domain, ev)
@@ -423,7 +460,7 @@ def main(argv=None):
             row = dict(model=name, **m(model), bits=bits(model) if q else 32.0, seconds=time.time() - t,
                        measured_on="this", eval=json.dumps(asdict(ev)), converted=conv if q else "",
                        bits_model=bits_model(model, conv) if q else 32.0)
-        pd.concat([d, pd.DataFrame([dict(finetune=key, **row)])]).to_csv(bl, index=False)
+        append(bl, dict(finetune=key, **row))
         log(f"baseline {key} {row}")
     if a.finetune_only: return 0
     grid = out / f"real_{a.kind}.csv"
@@ -434,8 +471,7 @@ def main(argv=None):
         return {(r.finetune, int(r.group_size), r.converted, r.method, r.mode, float(r.sparsity), float(r.alpha))
                 for r in d[keys].itertuples(index=False)}
     def write(row):
-        d = pd.read_csv(grid) if grid.exists() else pd.DataFrame(columns=keys)
-        pd.concat([d, pd.DataFrame([dict(finetune=key, group_size=gs, converted=cv, **row)])]).to_csv(grid, index=False)
+        append(grid, dict(finetune=key, group_size=gs, converted=cv, **row))
         log(f"row {key} g{gs} {cv} {row}")
     g = dict(GRID, group_size=gs, skip=skip(cv))
     sels = {}
@@ -443,8 +479,11 @@ def main(argv=None):
                  f"int4_rtn_g{gs}" if cv == "all" else f"int4_rtn_last{s.last_blocks}_g{gs}")
     d = baselines()
     int4 = d[d.finetune == key].set_index("model").loc[int4_name]
-    data = dict(calib=calib, reference=base)
-    for ps in passes(a.quick, a.kind):
+    # contrastive sees the private text (the canary documents, 8 copies each, in 64-token windows); revert never does
+    from libortho_nb.lab.canaries import finetune_texts
+    private = [stream_windows(tok, finetune_texts([], canaries, 8, s.seed), s.seq_len, s.seed)]
+    data = dict(calib=calib, reference=base, private=private)
+    for ps in passes(a.quick, a.kind, a.plant):
         if ps == "negation":
             if a.no_negation or (key, gs, cv, "negation", "revert", 1.0, 0.0) in have(): continue
             t = time.time()
@@ -455,7 +494,8 @@ def main(argv=None):
             del neg
             continue
         methods, mode, sps, als = ps
-        for meth in methods:
+        if mode not in a.modes: continue
+        for meth in (m for m in methods if m in a.methods):
             for sp in sps:
                 wanted = [al for al in als if (key, gs, cv, meth, mode, sp, al) not in have()]
                 if not wanted: continue
