@@ -372,6 +372,9 @@ def main(argv=None):
                    help="the grid converts every linear of the 30 blocks, or only the trained blocks' (full fine-tune)")
     p.add_argument("--modes", nargs="*", choices=MODES, default=list(MODES), help="measure only these modes' rows")
     p.add_argument("--methods", nargs="*", choices=SELECTORS, default=list(SELECTORS), help="only these selectors' rows")
+    p.add_argument("--redo", action="store_true",
+                   help="measure again this fine-tune's rows of this Base matching --modes/--methods; the old rows move to "
+                        "real_{kind}_before_fix.csv (s27: delta selectors stopped selecting unchanged entries)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; s_per_step is measured with these)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -407,6 +410,7 @@ def main(argv=None):
     cache = (Path(tempfile.mkdtemp()) if a.quick else cache_dir() / "privacy_real")
     log(f"settings {asdict(s)} eval {asdict(ev)}")
     key = settings_key(a.kind, s)
+    fresh = not (cache / f"{a.kind}_{key}.safetensors").exists()
     ft, hist = fine_tuned(base, tok, a.kind, s, cache, log, a.probe_every)
     log(f"fine-tune {key}: {len(hist)} steps, {hist.seconds.mean():.2f} s/step, loss {hist.loss.iloc[:5].mean():.3f} -> "
         f"{hist.loss.iloc[-5:].mean():.3f}")
@@ -444,6 +448,15 @@ def main(argv=None):
         d = baselines()
         b32 = d[(d.finetune == key) & (d.model == "int4_rtn")].bits.iloc[0]
         return (b * conv + b32 * n(lin)) / (conv + n(lin))
+    d = baselines()
+    was = d[(d.finetune == key) & (d.model == "ft")]
+    if fresh and len(was) and not a.probe:                             # trained again from its seed: the same model?
+        now = m(ft)
+        for c in ("extraction", "general_ppl", "domain_ppl", "exposure_mean"):
+            if not math.isclose(now[c], float(was[c].iloc[0]), rel_tol=1e-3, abs_tol=1e-6):
+                raise SystemExit(f"fine-tune {key} trained again differs from its committed ft row: {c} {now[c]} "
+                                 f"against {float(was[c].iloc[0])}; its grid rows were measured on another model")
+        log(f"fine-tune {key} trained again from its seed matches its committed ft row")
     for name in ("ft", "floor", "int4_rtn", *int4s):
         d = baselines()
         if name in set(d[d.finetune == key].model): continue
@@ -483,7 +496,19 @@ def main(argv=None):
     from libortho_nb.lab.canaries import finetune_texts
     private = [stream_windows(tok, finetune_texts([], canaries, 8, s.seed), s.seq_len, s.seed)]
     data = dict(calib=calib, reference=base, private=private)
-    for ps in passes(a.quick, a.kind, a.plant):
+    todo = passes(a.quick, a.kind, a.plant)
+    if a.redo:
+        with locked(grid):
+            d = pd.read_csv(grid)
+            old = (d.finetune == key) & (d.group_size == gs) & (d.converted == cv) & d.method.isin(a.methods) \
+                & d["mode"].isin(a.modes)
+            moved = out / f"real_{a.kind}_before_fix.csv"
+            pd.concat([pd.read_csv(moved) if moved.exists() else d[:0], d[old]]).to_csv(moved, index=False)
+            d[~old].to_csv(grid, index=False)
+        todo = [((m,), mode, (sp,), tuple(sorted(r.alpha)))
+                for (m, mode, sp), r in d[old].groupby(["method", "mode", "sparsity"], sort=False)]
+        log(f"redo: {int(old.sum())} rows moved to {moved.name}, {len(todo)} configurations to measure again")
+    for ps in todo:
         if ps == "negation":
             if a.no_negation or (key, gs, cv, "negation", "revert", 1.0, 0.0) in have(): continue
             t = time.time()

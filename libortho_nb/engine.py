@@ -19,11 +19,13 @@ from .experts import expert_layers, expert_weight, is_fused_experts, routed_toke
 from .calibration import calibrate, linear_layers, linear_weight, matches, check_patterns
 
 # %% auto #0
-__all__ = ['METHODS', 'METHOD_NEEDS', 'DEFAULT_GENERAL', 'DEFAULT_PRIVATE', 'DEFAULT_REFERENCE', 'ortho_layers', 'convert',
-           'set_alpha', 'alpha', 'default_choice', 'selection', 'compress']
+__all__ = ['METHODS', 'CHANGED_ONLY', 'METHOD_NEEDS', 'DEFAULT_GENERAL', 'DEFAULT_PRIVATE', 'DEFAULT_REFERENCE', 'ortho_layers',
+           'convert', 'set_alpha', 'alpha', 'default_choice', 'selection', 'compress']
 
 # %% ../nbs/03_engine.ipynb #f3cedded
 METHODS = ("activation", "fisher", "magnitude", "fisher_private", "contrastive", "delta", "delta_fisher", "random")
+# selectors whose score is 0 exactly where the fine-tune left an entry alone: such an entry is never selected
+CHANGED_ONLY = ("delta", "delta_fisher")
 
 # %% ../nbs/03_engine.ipynb #5a1c0002
 def _as_linear(layer: nn.Module) -> nn.Linear:
@@ -155,7 +157,8 @@ def convert(model: nn.Module, # the model, converted in place
         layer_h, layer_scores = (None if d is None else d[name] for d in (h, scores))
         try:
             new[name] = OrthoLinear.from_linear(_as_linear(todo[name]), layer_h, sparsity, group_size, mode,
-                                                layer_scores, asymmetric, clip_search, before.get(name))
+                                                layer_scores, asymmetric, clip_search, before.get(name),
+                                                positive=method in CHANGED_ONLY)
         except (ValueError, TypeError) as e: raise type(e)(f"{name}: {e}") from e
         new[name].train(todo[name].training)
     for name, layer in new.items():

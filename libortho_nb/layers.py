@@ -103,12 +103,13 @@ def from_linear(cls: OrthoLinear,
                 asymmetric: bool=False, # zero points in the Base grid (see `quantize_int4`)
                 clip_search: bool=False, # MSE-optimal clipping of each group's range
                 before: torch.Tensor|None=None, # "revert" only: the weight before fine-tuning, `[out, in]`
+                positive: bool=False, # only entries whose score is > 0 (see `select_topk`)
                ) -> OrthoLinear:
     "An `OrthoLinear` on `linear`'s device and dtype, computing its function up to the Base stream's rounding."
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"from_linear expects an nn.Linear, got {type(linear).__name__}")
     w = linear.weight.detach().contiguous()                         # a copy only of a strided view (GPT-OSS's experts)
-    base, ortho = decompose(w, h, sparsity, mode, group_size, scores, asymmetric, clip_search, before)
+    base, ortho = decompose(w, h, sparsity, mode, group_size, scores, asymmetric, clip_search, before, positive)
     layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, asymmetric,
                 device=w.device, dtype=w.dtype)
     layer.load_streams(base, ortho)

@@ -221,10 +221,12 @@ def impact_scores(residual: torch.Tensor, # `[out, in]`: each entry's perturbati
 # %% ../nbs/00_ops.ipynb #c801a18c
 def select_topk(scores: torch.Tensor, # any shape; compared in float
                 k: int, # how many entries to select
+                positive: bool=False, # only entries scoring > 0: fewer than `k` where fewer do
                ) -> torch.Tensor:
     "Flat indices (sorted ascending, int64) of the `k` largest `scores`; ties go to the lowest flat index."
     flat = scores.reshape(-1)
     if not 0 <= k <= flat.numel(): raise ValueError(f"k must be in [0, {flat.numel()}], got {k}")
+    if positive: k = min(k, int((flat > 0).sum()))
     if k == 0: return torch.zeros(0, dtype=torch.long, device=flat.device)
     t = torch.topk(flat, k, sorted=False).values.min()             # the k-th largest value
     above = (flat > t).nonzero().squeeze(1)
@@ -333,6 +335,7 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
               asymmetric: bool=False, # zero points in the Base stream (see `quantize_int4`)
               clip_search: bool=False, # MSE-optimal clipping of each group's range
               before: torch.Tensor|None=None, # "revert" only: the weight before fine-tuning, `w`'s shape
+              positive: bool=False, # select only entries whose score is > 0 (fewer where fewer are)
              ) -> tuple[Int4Weight, CSRMatrix]:
     "Split `w` into a packed INT4 Base stream and a CSR Ortho stream of `round(sparsity * w.numel())` entries."
     check_weight(w)
@@ -345,7 +348,7 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
     if mode == "revert":
         acc = _acc(w.dtype)
         delta = w.to(acc) - before.to(w.device, acc)
-        idx = select_topk(impact_scores(delta, h) if scores is None else scores, k)
+        idx = select_topk(impact_scores(delta, h) if scores is None else scores, k, positive)
         merged = w.clone(memory_format=torch.contiguous_format)
         merged.view(-1)[idx] = before.reshape(-1)[idx].to(w.device, w.dtype)
         base = quantize_int4(merged, group_size, asymmetric, clip_search)
@@ -355,10 +358,10 @@ def decompose(w: torch.Tensor, # `[out_features, in_features]` weight
         acc = _acc(w.dtype)
         # against Q(W) as the layer computes it, in w's dtype
         r = w.to(acc) - dequantize_int4(base).to(acc)
-        idx = select_topk(impact_scores(r, h) if scores is None else scores, k)
+        idx = select_topk(impact_scores(r, h) if scores is None else scores, k, positive)
         val = r.view(-1)[idx].to(w.dtype)
     else:                                                           # outlier
-        idx = select_topk(impact_scores(w, h) if scores is None else scores, k)
+        idx = select_topk(impact_scores(w, h) if scores is None else scores, k, positive)
         kept = w.clone(memory_format=torch.contiguous_format)
         kept.view(-1)[idx] = 0
         base = quantize_int4(kept, group_size, asymmetric, clip_search)
