@@ -22,8 +22,7 @@ p <= 0.01 after 10%/30% random substitution, deletion, insertion (seeded) and co
 prompt watermarked, inside the human text). Generated ids are saved in `<out>/ids/<method>.pt` and reused on a rerun
 (delete them to regenerate). One torch thread.
 """
-import argparse, fcntl, sys, time
-from contextlib import contextmanager
+import argparse, sys, time
 from dataclasses import fields, replace
 from pathlib import Path
 import numpy as np
@@ -40,17 +39,10 @@ from libortho_nb.lab.wm_baselines import (unigram_greenlist, UnigramLogitsProces
                                           synthid_detect, EXPLogitsProcessor, exp_detect)
 from libortho_nb.okr import okr_generate
 from okr_detection import log, batched, text_quality, reference_rows, ATTACKS   # benchmarks/ is on the path
+from csv_lock import locked
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = 2026
-
-@contextmanager
-def locked(path):
-    "Hold an exclusive lock on `path` + '.lock' (two runs writing one CSV at once each keep the other's rows)."
-    with open(f"{path}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 def upsert(path, row, key="method"):
     "Replace the row of `path` whose `key` equals row[key] (or append it), keeping the other rows."

@@ -49,14 +49,15 @@ How it is made (every choice, stated):
 - Controls: INT4 of the fine-tuned model (residual at alpha 0), random selection, and task-vector negation (`negation`:
   revert with every entry selected), next to the model before fine-tuning (`floor`).
 """
-import argparse, copy, fcntl, hashlib, json, math, random, sys, tempfile, time
-from contextlib import contextmanager
+import argparse, copy, hashlib, json, math, random, sys, tempfile, time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from transformers.utils import logging as hf_logging
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from csv_lock import locked                                             # two runs may append to one CSV at once
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "privacy"
@@ -298,15 +299,6 @@ def fine_tuned(base, tok, kind, s, cache, log=print, probe_every=0):
     path.with_suffix(".json").write_text(json.dumps(dict(kind=kind, **asdict(s)), indent=1))
     log(f"saved {len(changed)} changed tensors to {path}")
     return model, hist
-
-
-@contextmanager
-def locked(path):
-    "Hold an exclusive lock on `path` + '.lock' while a CSV is read and rewritten (two runs append to one CSV)."
-    with open(f"{path}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def append(path, row):
